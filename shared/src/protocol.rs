@@ -1,0 +1,196 @@
+//! Messages exchanged between the supervisor and a worker.
+//!
+//! Conversation on one socket:
+//! 1. worker -> `Response::Hello` (protocol version, V8 version, pid);
+//! 2. supervisor -> `Request::Init(WorkerConfig)`;
+//! 3. worker locks itself down, then -> `Response::Ready(SandboxReport)`;
+//! 4. any number of `Request::Exec` -> `Response::Exec`, one at a time;
+//! 5. `Request::Shutdown` or EOF ends the worker.
+//!
+//! Both enums are closed and contain only bincode-friendly shapes (no
+//! untagged or internally tagged enums, no `skip_serializing_if`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ExecError;
+
+/// Bumped whenever any type in this crate changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The fd number at which a worker finds its end of the socket pair.
+pub const WORKER_IPC_FD: i32 = 3;
+
+/// First argument that makes the `mcp-v8` binary run as a worker.
+pub const WORKER_ARG: &str = "__worker";
+
+/// Supervisor -> worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// Configuration for the lifetime of the worker; sent once, after Hello.
+    Init(WorkerConfig),
+    /// Run one script.
+    Exec(ExecRequest),
+    /// Exit cleanly.
+    Shutdown,
+}
+
+/// Worker -> supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Response {
+    /// First frame a worker sends.
+    Hello(Hello),
+    /// Sent once the sandbox is in place and a warm isolate is ready.
+    Ready(SandboxReport),
+    /// The answer to one `Request::Exec`.
+    Exec(ExecResponse),
+    /// The worker cannot go on (e.g. strict sandbox unavailable); it exits
+    /// right after sending this.
+    Fatal(String),
+}
+
+/// The worker's introduction; the supervisor refuses a protocol mismatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal [`PROTOCOL_VERSION`] on both sides.
+    pub protocol_version: u32,
+    /// `v8::V8::get_version()` of the worker.
+    pub v8_version: String,
+    /// The worker's process id, as the worker sees it.
+    pub pid: u32,
+}
+
+/// How hard the worker must lock itself down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SandboxMode {
+    /// No sandbox layers at all (benchmarks and debugging only).
+    Off,
+    /// Every layer the kernel allows; missing layers are reported.
+    BestEffort,
+    /// Refuse to run without seccomp.
+    Strict,
+}
+
+/// Configuration for one worker's lifetime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    /// Sandbox policy.
+    pub sandbox: SandboxMode,
+    /// Log seccomp violations instead of killing (finding missing syscalls).
+    pub sandbox_debug: bool,
+    /// Heap limit of the pre-warmed isolate, in MiB.
+    pub default_heap_mb: u32,
+    /// Cap on ArrayBuffer backing stores per execution, in bytes.
+    pub max_array_buffer_bytes: u64,
+    /// Largest frame the worker accepts or sends, in bytes.
+    pub max_frame_bytes: u64,
+    /// RLIMIT_CPU backstop for the whole worker process, in seconds.
+    pub cpu_limit_secs: u64,
+}
+
+/// One layer of the sandbox and whether it is in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxLayer {
+    /// Short stable name: `fds`, `env`, `userns`, `netns`, `ipcns`, `utsns`,
+    /// `mountns`, `rlimits`, `no_new_privs`, `seccomp`.
+    pub name: String,
+    /// Whether the layer is active.
+    pub active: bool,
+    /// Why not, or extra detail.
+    pub detail: String,
+}
+
+/// What the worker managed to lock down before reporting ready.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxReport {
+    /// Every layer, in the order they were applied.
+    pub layers: Vec<SandboxLayer>,
+}
+
+impl SandboxReport {
+    /// Whether the named layer is active.
+    pub fn is_active(&self, name: &str) -> bool {
+        self.layers.iter().any(|l| l.name == name && l.active)
+    }
+}
+
+/// Run one script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// Supervisor-chosen id, echoed in the response.
+    pub id: u64,
+    /// JavaScript source.
+    pub code: String,
+    /// Deadline for the whole execution (script, promises, timers).
+    pub timeout_ms: u64,
+    /// JS heap limit for this execution, in MiB.
+    pub heap_mb: u32,
+    /// Console output beyond this many bytes is dropped and flagged.
+    pub max_output_bytes: u64,
+    /// Snapshot payload to start from (already verified by the supervisor);
+    /// `None` starts from a fresh isolate.
+    pub heap: Option<Vec<u8>>,
+    /// Whether to capture a heap snapshot after a successful run.
+    pub snapshot: bool,
+    /// Largest snapshot the worker may return, in bytes.
+    pub max_snapshot_bytes: u64,
+}
+
+/// Severity of one console line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LogLevel {
+    Log,
+    Info,
+    Warn,
+    Error,
+    Debug,
+}
+
+impl LogLevel {
+    /// Lower-case name used in JSON (`log`, `info`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Log => "log",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// One console call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLine {
+    /// Which console method produced it.
+    pub level: LogLevel,
+    /// Its arguments formatted and joined by spaces.
+    pub text: String,
+}
+
+/// The completion value of a script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JsValue {
+    /// `undefined` (also the value of a script with no expression).
+    Undefined,
+    /// A value `JSON.stringify` could serialise; the JSON text.
+    Json(String),
+    /// Anything else (functions, symbols, BigInt, cycles), as its string form.
+    Text(String),
+}
+
+/// The answer to one [`ExecRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecResponse {
+    /// Echo of [`ExecRequest::id`].
+    pub id: u64,
+    /// The completion value, or why there is none.
+    pub outcome: Result<JsValue, ExecError>,
+    /// Console output in call order.
+    pub output: Vec<OutputLine>,
+    /// Whether output was cut at `max_output_bytes`.
+    pub output_truncated: bool,
+    /// Wall time from receiving the request to finishing, in microseconds.
+    pub duration_us: u64,
+    /// The snapshot taken after a successful run, when one was asked for.
+    pub heap: Option<Vec<u8>>,
+}

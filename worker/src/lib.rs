@@ -1,0 +1,30 @@
+//! The worker side of mcp-v8: one process, one V8 isolate at a time.
+//!
+//! The `mcp-v8` binary re-executes itself with [`WORKER_ARG`] as its first
+//! argument; `main` then calls [`run`] before starting any thread. The
+//! worker talks only to its supervisor, over the Unix socket at fd
+//! [`WORKER_IPC_FD`], and never opens a file or socket after start-up.
+//!
+//! Module map: [`serve`] is the request loop and owns the start-up order;
+//! [`sandbox`] locks the process down; [`isolate`] owns every V8 call.
+//!
+//! [`WORKER_ARG`]: mcp_v8_shared::WORKER_ARG
+//! [`WORKER_IPC_FD`]: mcp_v8_shared::WORKER_IPC_FD
+
+pub mod isolate;
+pub mod sandbox;
+pub mod serve;
+
+/// Runs the worker until its supervisor says `Shutdown` or goes away, then
+/// exits the process. Must be called while the process is single-threaded.
+pub fn run() -> ! {
+    let code = match serve::serve() {
+        Ok(()) => 0,
+        Err(e) => {
+            // stderr is captured by the supervisor and logged with our id.
+            eprintln!("mcp-v8 worker: {e}");
+            1
+        }
+    };
+    std::process::exit(code)
+}

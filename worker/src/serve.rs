@@ -1,0 +1,89 @@
+//! The worker's request loop and its start-up order.
+//!
+//! Order (see docs/sandbox.md): adopt the IPC fd and close every other fd,
+//! clear the environment, say Hello, read Init, unshare namespaces and set
+//! rlimits (still single-threaded), initialise V8, set no_new_privs, install
+//! seccomp, report Ready. Only then is the first Exec read, so untrusted
+//! code never runs before the filter is in place.
+
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+
+use mcp_v8_shared::{
+    read_frame, write_frame, FrameError, Hello, Request, Response, SandboxMode, WorkerConfig,
+    PROTOCOL_VERSION, WORKER_IPC_FD,
+};
+
+use crate::isolate::Engine;
+use crate::sandbox;
+
+/// Largest frame accepted before `Init` tells us the configured limit.
+const HANDSHAKE_MAX_FRAME: u64 = 64 * 1024;
+
+/// Why the worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("IPC: {0}")]
+    Frame(#[from] FrameError),
+    #[error("supervisor sent {0} where Init was expected")]
+    NoInit(&'static str),
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] sandbox::SandboxError),
+}
+
+/// Runs the conversation with the supervisor to its end.
+pub fn serve() -> Result<(), ServeError> {
+    // SAFETY: the supervisor placed our end of a socket pair at this fd
+    // before exec; nothing else in this process owns it.
+    let mut ipc = unsafe { UnixStream::from_raw_fd(WORKER_IPC_FD) };
+    let mut layers = sandbox::prepare_process(WORKER_IPC_FD);
+
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        v8_version: crate::isolate::v8_version().to_string(),
+        pid: std::process::id(),
+    };
+    write_frame(&mut ipc, &Response::Hello(hello), HANDSHAKE_MAX_FRAME)?;
+    let config: WorkerConfig = match read_frame(&mut ipc, HANDSHAKE_MAX_FRAME) {
+        Ok(Request::Init(config)) => config,
+        Ok(Request::Exec(_)) => return Err(ServeError::NoInit("Exec")),
+        Ok(Request::Shutdown) | Err(FrameError::Closed) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let max_frame = config.max_frame_bytes;
+
+    if config.sandbox != SandboxMode::Off {
+        layers.extend(sandbox::restrict_process(&config));
+    }
+    let mut engine = Engine::new(&config);
+    if config.sandbox != SandboxMode::Off {
+        match sandbox::seal(&config) {
+            Ok(sealed) => layers.extend(sealed),
+            Err(e) => {
+                let _ = write_frame(&mut ipc, &Response::Fatal(e.to_string()), max_frame);
+                return Err(e.into());
+            }
+        }
+    }
+    engine.prepare();
+    let report = mcp_v8_shared::SandboxReport { layers };
+    write_frame(&mut ipc, &Response::Ready(report), max_frame)?;
+
+    loop {
+        match read_frame(&mut ipc, max_frame) {
+            Ok(Request::Exec(req)) => {
+                let resp = engine.execute(req);
+                write_frame(&mut ipc, &Response::Exec(resp), max_frame)?;
+                // Build the next isolate while idle, so the next request
+                // does not wait for it.
+                engine.prepare();
+            }
+            Ok(Request::Init(_)) => {
+                let msg = Response::Fatal("Init sent twice".into());
+                write_frame(&mut ipc, &msg, max_frame)?;
+            }
+            Ok(Request::Shutdown) | Err(FrameError::Closed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
