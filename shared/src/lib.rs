@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod frame;
+pub mod heap_file;
 pub mod protocol;
 
 pub use error::{ExecError, JsException};
