@@ -1,1 +1,171 @@
-fn main() {}
+//! The `mcp-v8` binary: the supervisor, or a worker when re-executed with
+//! the worker argument.
+//!
+//! Start-up: parse and validate flags (exit 2 on a bad value), set up
+//! logging (always to stderr, so stdout stays free for MCP over stdio),
+//! start the worker pool, wait for the first worker, then serve HTTP on
+//! `--http-port` or MCP over stdio.
+
+mod config;
+mod exec;
+mod http;
+mod metrics;
+mod pool;
+mod store;
+
+use std::ffi::OsStr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use mcp_v8_shared::{WorkerConfig, WORKER_ARG};
+
+use crate::config::{Args, Config};
+use crate::exec::ExecService;
+use crate::metrics::Metrics;
+use crate::pool::WorkerPool;
+
+/// How long start-up waits for the first worker before giving up.
+const FIRST_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long shutdown waits for workers to exit.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    // Worker mode first, while the process is still single-threaded.
+    if std::env::args_os().nth(1).as_deref() == Some(OsStr::new(WORKER_ARG)) {
+        mcp_v8_worker::run();
+    }
+    let config = match Args::parse().into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mcp-v8: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mcp-v8: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("mcp-v8: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MCP_V8_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn worker_config(config: &Config) -> WorkerConfig {
+    WorkerConfig {
+        sandbox: config.sandbox,
+        sandbox_debug: config.sandbox_debug,
+        default_heap_mb: config.heap_memory_max,
+        max_array_buffer_bytes: u64::from(config.heap_memory_max) << 20,
+        max_frame_bytes: config.max_frame_bytes(),
+        // CPU backstop: generous, the watchdog and the supervisor act first.
+        cpu_limit_secs: 3600,
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new());
+    tracing::info!(
+        workers = config.workers,
+        sandbox = ?config.sandbox,
+        timeout = ?config.execution_timeout,
+        heap_mb = config.heap_memory_max,
+        "starting mcp-v8 {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let pool = WorkerPool::start(
+        config.workers,
+        config.max_queue,
+        worker_config(&config),
+        metrics.clone(),
+    );
+    let started = Instant::now();
+    pool.wait_first_ready(FIRST_WORKER_TIMEOUT)
+        .await
+        .map_err(|why| anyhow::anyhow!("workers cannot start: {why}"))?;
+    log_sandbox(&pool);
+    tracing::info!(elapsed = ?started.elapsed(), "first worker ready");
+    let exec = Arc::new(ExecService::new(config.clone(), pool.clone(), metrics.clone()));
+
+    let result = match config.http_port {
+        Some(port) => serve_http(config.clone(), exec, metrics, port).await,
+        None => Err(anyhow::anyhow!(
+            "no --http-port given; MCP over stdio is not available in this build yet. \
+             Start with --http-port 3000 to serve the REST API"
+        )),
+    };
+    pool.shutdown(SHUTDOWN_TIMEOUT).await;
+    result
+}
+
+/// Logs which sandbox layers the first ready worker has in force.
+fn log_sandbox(pool: &WorkerPool) {
+    let statuses = pool.statuses();
+    let Some(report) = statuses.iter().find_map(|s| s.sandbox.as_ref()) else { return };
+    for layer in &report.layers {
+        if layer.active {
+            tracing::info!(layer = %layer.name, "sandbox layer active {}", layer.detail);
+        } else {
+            tracing::warn!(layer = %layer.name, "sandbox layer NOT active: {}", layer.detail);
+        }
+    }
+}
+
+async fn serve_http(
+    config: Arc<Config>,
+    exec: Arc<ExecService>,
+    metrics: Arc<Metrics>,
+    port: u16,
+) -> anyhow::Result<()> {
+    let addr = std::net::SocketAddr::new(config.http_host, port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!("listening on http://{addr}");
+    let state = http::AppState { config, exec, metrics, started: Instant::now() };
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: draining requests");
+}

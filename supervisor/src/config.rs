@@ -1,0 +1,282 @@
+//! Command-line flags and the validated configuration derived from them.
+//!
+//! Config flows one way: clap parses [`Args`] (every flag also reads an
+//! `MCP_V8_*` environment variable), [`Args::into_config`] checks every value
+//! and produces a plain [`Config`], and the rest of the supervisor only ever
+//! sees `Config`. Invalid values are refused at start with one line and exit
+//! code 2 (clap's convention for usage errors).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use mcp_v8_shared::SandboxMode;
+
+/// Sandbox policy as spelled on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxFlag {
+    /// No sandbox layers (benchmarks and debugging only).
+    Off,
+    /// Every layer the kernel allows; missing layers are reported.
+    BestEffort,
+    /// Refuse to start without seccomp.
+    Strict,
+}
+
+impl From<SandboxFlag> for SandboxMode {
+    fn from(flag: SandboxFlag) -> Self {
+        match flag {
+            SandboxFlag::Off => SandboxMode::Off,
+            SandboxFlag::BestEffort => SandboxMode::BestEffort,
+            SandboxFlag::Strict => SandboxMode::Strict,
+        }
+    }
+}
+
+/// mcp-v8: runs untrusted JavaScript for AI agents (MCP) and HTTP clients in
+/// sandboxed V8 worker processes.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-v8", version, about, long_about = None)]
+pub struct Args {
+    /// Serve MCP (Streamable HTTP at /mcp) and the REST API on this port.
+    /// Without it, MCP is served over stdio.
+    #[arg(long, env = "MCP_V8_HTTP_PORT")]
+    pub http_port: Option<u16>,
+
+    /// Address to bind the HTTP port to.
+    #[arg(long, env = "MCP_V8_HTTP_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub http_host: IpAddr,
+
+    /// Directory where heap snapshots are stored.
+    #[arg(long, env = "MCP_V8_DIRECTORY_PATH", default_value = "mcp-v8-data/heaps")]
+    pub directory_path: PathBuf,
+
+    /// Path of the session database (sled).
+    #[arg(long, env = "MCP_V8_SESSION_DB_PATH", default_value = "mcp-v8-data/sessions")]
+    pub session_db_path: PathBuf,
+
+    /// Number of worker processes (default: number of CPUs).
+    #[arg(long, env = "MCP_V8_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Executions that may wait for a worker before new ones get 503.
+    #[arg(long, env = "MCP_V8_MAX_QUEUE", default_value_t = 256)]
+    pub max_queue: usize,
+
+    /// Default and maximum deadline of one execution (e.g. 30s, 500ms, 2m).
+    #[arg(long, env = "MCP_V8_EXECUTION_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub execution_timeout: Duration,
+
+    /// Default and maximum JS heap of one execution, in MiB.
+    #[arg(long, env = "MCP_V8_HEAP_MEMORY_MAX", default_value_t = 64)]
+    pub heap_memory_max: u32,
+
+    /// Largest accepted source code, in bytes.
+    #[arg(long, env = "MCP_V8_MAX_CODE_BYTES", default_value_t = 1 << 20)]
+    pub max_code_bytes: u64,
+
+    /// Console output kept per execution, in bytes; the rest is cut and flagged.
+    #[arg(long, env = "MCP_V8_MAX_OUTPUT_BYTES", default_value_t = 1 << 20)]
+    pub max_output_bytes: u64,
+
+    /// Largest heap snapshot one execution may produce, in bytes.
+    #[arg(long, env = "MCP_V8_MAX_HEAP_BYTES", default_value_t = 256 << 20)]
+    pub max_heap_bytes: u64,
+
+    /// Unreferenced heap files older than this are garbage-collected (e.g. 7d).
+    #[arg(long, env = "MCP_V8_HEAP_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub heap_retention: Duration,
+
+    /// Worker sandbox policy.
+    #[arg(long, env = "MCP_V8_SANDBOX", value_enum, default_value_t = SandboxFlag::BestEffort)]
+    pub sandbox: SandboxFlag,
+
+    /// Log seccomp violations instead of killing the worker (to find missing
+    /// syscalls; never in production).
+    #[arg(long, env = "MCP_V8_SANDBOX_DEBUG")]
+    pub sandbox_debug: bool,
+
+    /// Extra Host header values accepted by /mcp besides localhost (DNS
+    /// rebinding protection), comma-separated.
+    #[arg(long, env = "MCP_V8_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "MCP_V8_LOG_JSON")]
+    pub log_json: bool,
+
+    /// This node's name in status output (default: the host name).
+    #[arg(long, env = "MCP_V8_NODE_ID")]
+    pub node_id: Option<String>,
+}
+
+/// Accepts `30s`, `500ms`, `2m`, `7d` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 500ms, 2m)"))
+}
+
+/// The validated configuration the supervisor runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP port; `None` means MCP over stdio.
+    pub http_port: Option<u16>,
+    /// Address the HTTP port binds to.
+    pub http_host: IpAddr,
+    /// Heap snapshot directory.
+    pub directory_path: PathBuf,
+    /// Session database path.
+    pub session_db_path: PathBuf,
+    /// Number of worker processes.
+    pub workers: usize,
+    /// Bound of the pending-execution queue.
+    pub max_queue: usize,
+    /// Default and maximum deadline of one execution.
+    pub execution_timeout: Duration,
+    /// Default and maximum JS heap of one execution, in MiB.
+    pub heap_memory_max: u32,
+    /// Largest accepted source code, in bytes.
+    pub max_code_bytes: u64,
+    /// Console output kept per execution, in bytes.
+    pub max_output_bytes: u64,
+    /// Largest heap snapshot, in bytes.
+    pub max_heap_bytes: u64,
+    /// Age after which unreferenced heaps are collected.
+    pub heap_retention: Duration,
+    /// Worker sandbox policy.
+    pub sandbox: SandboxMode,
+    /// Log seccomp violations instead of killing.
+    pub sandbox_debug: bool,
+    /// Extra accepted Host values for /mcp.
+    pub allowed_hosts: Vec<String>,
+    /// Log as JSON lines.
+    pub log_json: bool,
+    /// This node's name.
+    pub node_id: String,
+}
+
+/// A flag value that parses but makes no sense.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid value for --{flag}: {why}")]
+pub struct ConfigError {
+    /// The flag's long name.
+    pub flag: &'static str,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+fn bad(flag: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError { flag, why: why.into() }
+}
+
+impl Args {
+    /// Checks every value and produces the runtime configuration.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = self.workers.unwrap_or(cpus);
+        if !(1..=1024).contains(&workers) {
+            return Err(bad("workers", format!("{workers} is not between 1 and 1024")));
+        }
+        if self.max_queue > 1_000_000 {
+            return Err(bad("max-queue", "must be at most 1000000"));
+        }
+        let timeout = self.execution_timeout;
+        if timeout < Duration::from_millis(10) || timeout > Duration::from_secs(24 * 3600) {
+            return Err(bad("execution-timeout", "must be between 10ms and 24h"));
+        }
+        if !(8..=16 * 1024).contains(&self.heap_memory_max) {
+            return Err(bad("heap-memory-max", "must be between 8 and 16384 MiB"));
+        }
+        if !(1..=64 << 20).contains(&self.max_code_bytes) {
+            return Err(bad("max-code-bytes", "must be between 1 byte and 64 MiB"));
+        }
+        if !(1..=256 << 20).contains(&self.max_output_bytes) {
+            return Err(bad("max-output-bytes", "must be between 1 byte and 256 MiB"));
+        }
+        if !(1 << 20..=768 << 20).contains(&self.max_heap_bytes) {
+            return Err(bad("max-heap-bytes", "must be between 1 MiB and 768 MiB"));
+        }
+        let node_id = match self.node_id {
+            Some(id) if id.trim().is_empty() => return Err(bad("node-id", "must not be empty")),
+            Some(id) => id,
+            None => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "mcp-v8".to_string()),
+        };
+        if self.http_port == Some(0) {
+            return Err(bad("http-port", "0 is not a port clients can reach"));
+        }
+        Ok(Config {
+            http_port: self.http_port,
+            http_host: self.http_host,
+            directory_path: self.directory_path,
+            session_db_path: self.session_db_path,
+            workers,
+            max_queue: self.max_queue,
+            execution_timeout: timeout,
+            heap_memory_max: self.heap_memory_max,
+            max_code_bytes: self.max_code_bytes,
+            max_output_bytes: self.max_output_bytes,
+            max_heap_bytes: self.max_heap_bytes,
+            heap_retention: self.heap_retention,
+            sandbox: self.sandbox.into(),
+            sandbox_debug: self.sandbox_debug,
+            allowed_hosts: self.allowed_hosts,
+            log_json: self.log_json,
+            node_id,
+        })
+    }
+}
+
+impl Config {
+    /// Largest frame on a worker socket: a snapshot plus code plus output.
+    pub fn max_frame_bytes(&self) -> u64 {
+        self.max_heap_bytes + 2 * self.max_code_bytes + 2 * self.max_output_bytes + (1 << 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args = Args::try_parse_from(std::iter::once("mcp-v8").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        args.into_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = parse(&[]).unwrap();
+        assert!(config.workers >= 1);
+        assert_eq!(config.execution_timeout, Duration::from_secs(30));
+        assert_eq!(config.heap_memory_max, 64);
+        assert_eq!(config.sandbox, SandboxMode::BestEffort);
+        assert_eq!(config.heap_retention, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse(&["--execution-timeout", "500ms"]).unwrap().execution_timeout.as_millis(), 500);
+        assert_eq!(parse(&["--execution-timeout", "5"]).unwrap().execution_timeout.as_secs(), 5);
+        assert!(parse(&["--execution-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_with_the_flag_name() {
+        for (args, flag) in [
+            (&["--workers", "0"][..], "--workers"),
+            (&["--heap-memory-max", "1"][..], "--heap-memory-max"),
+            (&["--execution-timeout", "1ms"][..], "--execution-timeout"),
+            (&["--max-code-bytes", "0"][..], "--max-code-bytes"),
+            (&["--http-port", "0"][..], "--http-port"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+}

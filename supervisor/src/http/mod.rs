@@ -1,0 +1,46 @@
+//! The HTTP surface: REST API, status, health, metrics (and MCP at /mcp).
+
+mod error;
+mod rest;
+mod status;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::AppError;
+
+use crate::config::Config;
+use crate::exec::ExecService;
+use crate::metrics::Metrics;
+
+/// State every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The execution path shared with MCP.
+    pub exec: Arc<ExecService>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// When the server started, for uptime.
+    pub started: Instant,
+}
+
+/// The router for the HTTP port.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/exec", post(rest::post_exec))
+        .route("/api/status", get(status::get_status))
+        .route("/healthz", get(status::get_healthz))
+        .route("/readyz", get(status::get_readyz))
+        .route("/metrics", get(status::get_metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::not_found(format!("no route for {}", uri.path()))
+}

@@ -1,0 +1,85 @@
+//! Prometheus metrics, served as text at `GET /metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::pool::ExitClass;
+
+/// Label for executions by final status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+/// Label for worker exits by class.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: &'static str,
+}
+
+/// Every metric the supervisor exports.
+pub struct Metrics {
+    /// The registry that renders them.
+    registry: Registry,
+    /// `mcp_v8_executions_total{status}`.
+    executions: Family<StatusLabel, Counter>,
+    /// `mcp_v8_execution_duration_seconds`, end to end as the caller sees it.
+    duration: Histogram,
+    /// `mcp_v8_queue_depth`: executions waiting for a worker.
+    pub queue_depth: Gauge,
+    /// `mcp_v8_worker_restarts_total{class}`: worker exits by class.
+    worker_exits: Family<ClassLabel, Counter>,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mcp_v8");
+        let executions = Family::<StatusLabel, Counter>::default();
+        registry.register("executions", "Executions by final status", executions.clone());
+        let duration = Histogram::new(exponential_buckets(0.000_25, 2.0, 18));
+        registry.register(
+            "execution_duration_seconds",
+            "End-to-end execution latency",
+            duration.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register("queue_depth", "Executions waiting for a worker", queue_depth.clone());
+        let worker_exits = Family::<ClassLabel, Counter>::default();
+        registry.register(
+            "worker_restarts",
+            "Worker processes replaced, by how they ended",
+            worker_exits.clone(),
+        );
+        Metrics { registry, executions, duration, queue_depth, worker_exits }
+    }
+
+    /// Records one finished execution.
+    pub fn execution(&self, status: &'static str, seconds: f64) {
+        self.executions.get_or_create(&StatusLabel { status }).inc();
+        self.duration.observe(seconds);
+    }
+
+    /// Records one worker exit.
+    pub fn worker_exit(&self, class: ExitClass) {
+        self.worker_exits.get_or_create(&ClassLabel { class: class.as_str() }).inc();
+    }
+
+    /// Renders the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,197 @@
+//! The worker pool: N slots, each driving one worker process at a time,
+//! fed from one bounded queue.
+//!
+//! One job is in flight per worker. A full queue is refused at once
+//! ([`PoolError::QueueFull`], which the HTTP edge turns into 503 with
+//! `Retry-After`). Each slot replaces its worker in the background when the
+//! worker dies, times out, hits a limit or is cancelled; replacements that
+//! keep dying young are delayed with exponential backoff.
+
+mod exit_class;
+mod slot;
+mod spawn;
+mod status;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use mcp_v8_shared::{ExecRequest, ExecResponse, WorkerConfig};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use exit_class::ExitClass;
+pub use status::{resident_bytes, WorkerState, WorkerStatus};
+
+use crate::metrics::Metrics;
+
+/// One execution waiting for, or running on, a worker.
+pub struct Job {
+    /// What to run.
+    pub request: ExecRequest,
+    /// Cancelling it kills the worker running the job.
+    pub cancel: CancellationToken,
+    /// Where the result goes.
+    pub reply: oneshot::Sender<JobResult>,
+}
+
+/// What became of a job.
+#[derive(Debug)]
+pub struct JobResult {
+    /// Slot that ran it.
+    pub worker: usize,
+    /// The worker's answer, or how the worker died.
+    pub outcome: JobOutcome,
+}
+
+/// The worker's answer, or how the worker died running the job.
+#[derive(Debug)]
+pub enum JobOutcome {
+    /// The worker answered (success or a JS-level error).
+    Completed(ExecResponse),
+    /// The worker process is gone; the class says why.
+    Died(ExitClass),
+}
+
+/// Why a job was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("all {workers} workers are busy and {queued} executions are queued")]
+    QueueFull { workers: usize, queued: usize },
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// State shared by the pool handle and its slot tasks.
+struct PoolShared {
+    /// Receiving end of the job queue; an idle slot holds the lock while it
+    /// waits for the next job.
+    jobs: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    /// Status of every slot, indexed by slot id.
+    slots: Vec<Mutex<WorkerStatus>>,
+    /// Sent to every worker in its Init frame.
+    worker_config: WorkerConfig,
+    /// Cancelled when the pool shuts down.
+    shutdown: CancellationToken,
+    /// Counters and gauges.
+    metrics: Arc<Metrics>,
+    /// Set when a worker refuses to start for a reason every worker shares
+    /// (for example `--sandbox=strict` without seccomp).
+    fatal: OnceLock<String>,
+}
+
+/// Handle to the pool; cheap to clone.
+#[derive(Clone)]
+pub struct WorkerPool {
+    /// Sending end of the job queue.
+    queue: mpsc::Sender<Job>,
+    /// Capacity of the queue.
+    max_queue: usize,
+    /// State shared with the slot tasks.
+    shared: Arc<PoolShared>,
+}
+
+impl WorkerPool {
+    /// Starts `workers` slots; each spawns its worker in the background.
+    pub fn start(
+        workers: usize,
+        max_queue: usize,
+        worker_config: WorkerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let max_queue = max_queue.max(1);
+        let (queue, jobs) = mpsc::channel(max_queue);
+        let shared = Arc::new(PoolShared {
+            jobs: tokio::sync::Mutex::new(jobs),
+            slots: (0..workers).map(|id| Mutex::new(WorkerStatus::new(id))).collect(),
+            worker_config,
+            shutdown: CancellationToken::new(),
+            metrics,
+            fatal: OnceLock::new(),
+        });
+        for id in 0..workers {
+            tokio::spawn(slot::drive_slot(id, shared.clone()));
+        }
+        WorkerPool { queue, max_queue, shared }
+    }
+
+    /// Queues a job; fails at once when the queue is full.
+    pub fn submit(
+        &self,
+        request: ExecRequest,
+        cancel: CancellationToken,
+    ) -> Result<oneshot::Receiver<JobResult>, PoolError> {
+        let (reply, result) = oneshot::channel();
+        let job = Job { request, cancel, reply };
+        match self.queue.try_send(job) {
+            Ok(()) => {
+                self.shared.metrics.queue_depth.set(self.queue_depth() as i64);
+                Ok(result)
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(PoolError::QueueFull {
+                workers: self.shared.slots.len(),
+                queued: self.queue_depth(),
+            }),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(PoolError::ShuttingDown),
+        }
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn queue_depth(&self) -> usize {
+        self.max_queue - self.queue.capacity()
+    }
+
+    /// Capacity of the queue.
+    pub fn max_queue(&self) -> usize {
+        self.max_queue
+    }
+
+    /// A copy of every slot's status.
+    pub fn statuses(&self) -> Vec<WorkerStatus> {
+        self.shared.slots.iter().map(|s| lock(s).clone()).collect()
+    }
+
+    /// Slots whose worker is ready or busy.
+    pub fn live_workers(&self) -> usize {
+        self.statuses()
+            .iter()
+            .filter(|s| matches!(s.state, WorkerState::Idle | WorkerState::Busy))
+            .count()
+    }
+
+    /// Waits until one worker is ready, a fatal start-up error is known, or
+    /// the timeout passes.
+    pub async fn wait_first_ready(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(fatal) = self.shared.fatal.get() {
+                return Err(fatal.clone());
+            }
+            if self.live_workers() > 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("no worker became ready within {timeout:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops taking jobs, asks every worker to exit and waits for the slots.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.shared.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            let running = self.statuses().iter().filter(|s| s.pid.is_some()).count();
+            if running == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Locks a status mutex, recovering from poisoning (a panicked holder
+/// cannot leave a status half-written in a way that matters).
+fn lock(m: &Mutex<WorkerStatus>) -> std::sync::MutexGuard<'_, WorkerStatus> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

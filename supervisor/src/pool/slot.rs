@@ -1,0 +1,233 @@
+//! One slot of the pool: starts a worker, feeds it jobs one at a time,
+//! enforces the hard deadline, and replaces the worker when it is gone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mcp_v8_shared::{ExecError, ExecRequest, ExecResponse, Request, Response};
+
+use super::exit_class::ExitClass;
+use super::spawn::{recv, send, spawn_worker, SpawnError, Spawned};
+use super::status::{CurrentExecution, WorkerState};
+use super::{lock, Job, JobOutcome, JobResult, PoolShared};
+
+/// Time a worker gets past an execution's deadline before it is killed
+/// (its own watchdog should have answered long before).
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// A worker that dies (or fails to start) sooner than this after becoming
+/// ready counts as a failed start for backoff.
+const HEALTHY_AFTER: Duration = Duration::from_secs(5);
+
+/// Longest wait between restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How long a worker asked to exit may take before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+/// Delay before the next start after `failures` consecutive failed starts.
+fn backoff(failures: u32) -> Duration {
+    let ms = 50u64.saturating_mul(1 << failures.min(10));
+    Duration::from_millis(ms).min(MAX_BACKOFF)
+}
+
+/// Runs slot `id` until the pool shuts down.
+pub(super) async fn drive_slot(id: usize, shared: Arc<PoolShared>) {
+    let mut failures = 0u32;
+    let mut started_once = false;
+    while !shared.shutdown.is_cancelled() {
+        if failures > 0 {
+            set_state(&shared, id, WorkerState::Backoff);
+            let delay = backoff(failures);
+            tracing::warn!(worker = id, failures, ?delay, "worker keeps failing; backing off");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shared.shutdown.cancelled() => break,
+            }
+        }
+        set_state(&shared, id, WorkerState::Starting);
+        if started_once {
+            lock(&shared.slots[id]).n_restarts += 1;
+        }
+        started_once = true;
+        let spawned = match spawn_worker(id, &shared.worker_config).await {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                tracing::error!(worker = id, "worker failed to start: {e}");
+                if let SpawnError::Fatal(why) = &e {
+                    let _ = shared.fatal.set(why.clone());
+                }
+                failures += 1;
+                continue;
+            }
+        };
+        let ready_at = Instant::now();
+        let (class, job_killed_it) = serve_jobs(id, &shared, spawned).await;
+        {
+            let mut status = lock(&shared.slots[id]);
+            status.pid = None;
+            status.current = None;
+            status.last_exit = Some(class);
+        }
+        shared.metrics.worker_exit(class);
+        let died_young = ready_at.elapsed() < HEALTHY_AFTER && !job_killed_it;
+        failures = if died_young && class != ExitClass::Normal { failures + 1 } else { 0 };
+        tracing::info!(worker = id, class = class.as_str(), "worker exited; replacing it");
+    }
+    set_state(&shared, id, WorkerState::Stopped);
+}
+
+fn set_state(shared: &PoolShared, id: usize, state: WorkerState) {
+    lock(&shared.slots[id]).state = state;
+}
+
+/// Feeds jobs to one worker until it is gone. Returns how it ended and
+/// whether a job (rather than the worker on its own) ended it.
+async fn serve_jobs(id: usize, shared: &PoolShared, mut worker: Spawned) -> (ExitClass, bool) {
+    let pid = worker.child.id();
+    {
+        let mut status = lock(&shared.slots[id]);
+        status.pid = pid;
+        status.state = WorkerState::Idle;
+        status.ready_since = Some(SystemTime::now());
+        status.sandbox = Some(worker.sandbox.clone());
+    }
+    tracing::debug!(worker = id, ?pid, v8 = %worker.hello.v8_version, "worker ready");
+    loop {
+        let job = tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => {
+                return (retire(&mut worker).await, false);
+            }
+            status = worker.child.wait() => {
+                let class = status.map_or(ExitClass::Error, |s| ExitClass::from_status(s, None));
+                tracing::warn!(worker = id, class = class.as_str(), "idle worker died");
+                return (class, false);
+            }
+            job = next_job(shared) => match job {
+                Some(job) => job,
+                None => return (retire(&mut worker).await, false),
+            },
+        };
+        shared.metrics.queue_depth.dec();
+        if job.reply.is_closed() || job.cancel.is_cancelled() {
+            continue;
+        }
+        {
+            let mut status = lock(&shared.slots[id]);
+            status.state = WorkerState::Busy;
+            status.current = Some(CurrentExecution { id: job.request.id, started: Instant::now() });
+        }
+        let ran = run_job(&mut worker, job.request, &job.cancel).await;
+        let (outcome, end) = match ran {
+            Ran::Answered(response) => {
+                // A worker whose isolate hit a limit is replaced: its
+                // process may hold on to memory or a damaged heap.
+                let hit_limit = matches!(
+                    response.outcome,
+                    Err(ExecError::Timeout { .. } | ExecError::MemoryLimit { .. })
+                );
+                let end = hit_limit.then_some(ExitClass::Retired);
+                (JobOutcome::Completed(response), end)
+            }
+            Ran::Kill(class) => {
+                kill(&mut worker).await;
+                (JobOutcome::Died(class), Some(class))
+            }
+            Ran::Lost => {
+                let class = reap(&mut worker).await;
+                (JobOutcome::Died(class), Some(class))
+            }
+        };
+        {
+            let mut status = lock(&shared.slots[id]);
+            status.n_executions += 1;
+            status.current = None;
+            status.state = WorkerState::Idle;
+        }
+        let _ = job.reply.send(JobResult { worker: id, outcome });
+        match end {
+            Some(ExitClass::Retired) => {
+                // Retired on purpose: report it so even if it exited cleanly.
+                let class = match retire(&mut worker).await {
+                    ExitClass::Normal => ExitClass::Retired,
+                    other => other,
+                };
+                return (class, true);
+            }
+            Some(class) => return (class, true),
+            None => {}
+        }
+    }
+}
+
+/// How one job went on the worker.
+enum Ran {
+    /// The worker answered.
+    Answered(ExecResponse),
+    /// The worker must be killed; the class says why.
+    Kill(ExitClass),
+    /// The socket broke: the worker died on its own.
+    Lost,
+}
+
+async fn run_job(
+    worker: &mut Spawned,
+    request: ExecRequest,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Ran {
+    let id = request.id;
+    let hard_deadline = Duration::from_millis(request.timeout_ms) + KILL_GRACE;
+    let exchange = async {
+        send(&mut worker.conn, &Request::Exec(request)).await?;
+        recv(&mut worker.conn).await
+    };
+    tokio::select! {
+        answer = exchange => match answer {
+            Ok(Response::Exec(response)) if response.id == id => Ran::Answered(response),
+            Ok(other) => {
+                tracing::error!(execution = id, "worker answered out of protocol: {other:?}");
+                Ran::Kill(ExitClass::Retired)
+            }
+            Err(_) => Ran::Lost,
+        },
+        _ = tokio::time::sleep(hard_deadline) => Ran::Kill(ExitClass::TimeoutKill),
+        _ = cancel.cancelled() => Ran::Kill(ExitClass::Cancelled),
+    }
+}
+
+/// Waits for the next job; `None` once the queue is closed.
+async fn next_job(shared: &PoolShared) -> Option<Job> {
+    shared.jobs.lock().await.recv().await
+}
+
+/// SIGKILLs the worker and waits for it.
+async fn kill(worker: &mut Spawned) {
+    let _ = worker.child.start_kill();
+    let _ = worker.child.wait().await;
+}
+
+/// Waits briefly for a worker whose socket broke, then classifies its end.
+async fn reap(worker: &mut Spawned) -> ExitClass {
+    match tokio::time::timeout(EXIT_GRACE, worker.child.wait()).await {
+        Ok(Ok(status)) => ExitClass::from_status(status, None),
+        Ok(Err(_)) => ExitClass::Error,
+        Err(_) => {
+            // The socket broke but the process lives on: kill it.
+            kill(worker).await;
+            ExitClass::Retired
+        }
+    }
+}
+
+/// Asks the worker to exit, killing it if it does not within the grace.
+async fn retire(worker: &mut Spawned) -> ExitClass {
+    let _ = send(&mut worker.conn, &Request::Shutdown).await;
+    match tokio::time::timeout(EXIT_GRACE, worker.child.wait()).await {
+        Ok(Ok(status)) => ExitClass::from_status(status, None),
+        _ => {
+            kill(worker).await;
+            ExitClass::Retired
+        }
+    }
+}
