@@ -1,0 +1,172 @@
+//! The seccomp allowlist of a sealed worker, as data.
+//!
+//! One entry per syscall: its name, its number, an optional rule on its
+//! arguments, the verdict, and why the worker needs it. Everything not in
+//! this table kills the process (`SIGSYS`). [`super::seccomp`] turns the
+//! table into BPF; docs/sandbox.md shows it as a table and explains how to
+//! add a syscall (run with `sandbox_debug`, read the kernel log, add the
+//! entry here with a reason). Keep it minimal: every entry is kernel
+//! attack surface that untrusted JavaScript can reach through V8.
+//!
+//! Found by running a sealed worker over a broad JS workload (GC, large
+//! allocations, WebAssembly compile and run, Intl, regexps, OOM) with
+//! `sandbox_debug` and under `strace -f`; see docs/sandbox.md.
+
+/// A condition on the arguments; the syscall is allowed only if it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Args {
+    /// Any arguments.
+    Any,
+    /// Argument `arg` (32-bit) equals one of `values`.
+    OneOf { arg: u8, values: &'static [u64] },
+    /// Argument `arg` (32-bit) has every bit of `bits` set.
+    HasBits { arg: u8, bits: u64 },
+    /// Argument `arg` equals the worker's own pid (filled in when the
+    /// filter is built; the worker never changes pid).
+    OwnPid { arg: u8 },
+}
+
+/// What the filter does when the syscall (and its [`Args`]) match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the syscall run.
+    Allow,
+    /// Fail it with this errno without running it (e.g. `clone3` ->
+    /// `ENOSYS`, so glibc falls back to `clone`, whose flags BPF can see).
+    Errno(i32),
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// Syscall name as in `man 2`.
+    pub name: &'static str,
+    /// Syscall number on this architecture.
+    pub nr: i64,
+    /// Condition on the arguments.
+    pub args: Args,
+    /// What happens when it matches.
+    pub verdict: Verdict,
+    /// Why the worker needs it (shown in docs/sandbox.md).
+    pub why: &'static str,
+}
+
+macro_rules! entry {
+    ($name:ident, $args:expr, $verdict:expr, $why:expr) => {
+        Entry {
+            name: stringify!($name),
+            nr: sys::$name,
+            args: $args,
+            verdict: $verdict,
+            why: $why,
+        }
+    };
+}
+
+/// Syscall numbers of this architecture, by name (from `libc`).
+#[allow(non_upper_case_globals)]
+mod sys {
+    pub const read: i64 = libc::SYS_read;
+    pub const write: i64 = libc::SYS_write;
+    pub const recvfrom: i64 = libc::SYS_recvfrom;
+    pub const sendto: i64 = libc::SYS_sendto;
+    pub const close: i64 = libc::SYS_close;
+    pub const mmap: i64 = libc::SYS_mmap;
+    pub const munmap: i64 = libc::SYS_munmap;
+    pub const mprotect: i64 = libc::SYS_mprotect;
+    pub const madvise: i64 = libc::SYS_madvise;
+    pub const mremap: i64 = libc::SYS_mremap;
+    pub const brk: i64 = libc::SYS_brk;
+    pub const futex: i64 = libc::SYS_futex;
+    pub const sched_yield: i64 = libc::SYS_sched_yield;
+    pub const clock_gettime: i64 = libc::SYS_clock_gettime;
+    pub const clock_nanosleep: i64 = libc::SYS_clock_nanosleep;
+    pub const nanosleep: i64 = libc::SYS_nanosleep;
+    pub const getpid: i64 = libc::SYS_getpid;
+    pub const gettid: i64 = libc::SYS_gettid;
+    pub const tgkill: i64 = libc::SYS_tgkill;
+    pub const rt_sigaction: i64 = libc::SYS_rt_sigaction;
+    pub const rt_sigprocmask: i64 = libc::SYS_rt_sigprocmask;
+    pub const rt_sigreturn: i64 = libc::SYS_rt_sigreturn;
+    pub const sigaltstack: i64 = libc::SYS_sigaltstack;
+    pub const restart_syscall: i64 = libc::SYS_restart_syscall;
+    pub const exit: i64 = libc::SYS_exit;
+    pub const exit_group: i64 = libc::SYS_exit_group;
+    pub const getrandom: i64 = libc::SYS_getrandom;
+    pub const prctl: i64 = libc::SYS_prctl;
+    pub const clone: i64 = libc::SYS_clone;
+    pub const clone3: i64 = libc::SYS_clone3;
+    pub const set_robust_list: i64 = libc::SYS_set_robust_list;
+    pub const rseq: i64 = libc::SYS_rseq;
+}
+
+use Args::*;
+use Verdict::*;
+
+/// `prctl` options the worker may use.
+const PRCTL_OPTIONS: &[u64] = &[
+    libc::PR_SET_NAME as u64,
+    libc::PR_GET_NAME as u64,
+    libc::PR_SET_VMA as u64,
+];
+
+/// The table. One entry per syscall number (a unit test checks).
+pub static ENTRIES: &[Entry] = &[
+    // --- IPC with the supervisor and stderr. The fd table is frozen once
+    // sealed (no open, socket, dup, pipe, accept), so only the IPC socket,
+    // stderr and /dev/null on 0/1 can be named; std's UnixStream reads with
+    // recv(2) = recvfrom and writes with write(2).
+    entry!(read, Any, Allow, "read frames from the IPC socket"),
+    entry!(write, Any, Allow, "write frames to the IPC socket; stderr"),
+    entry!(recvfrom, Any, Allow, "std UnixStream::read is recv(2)"),
+    entry!(sendto, Any, Allow, "send(2) on the connected IPC socket"),
+    entry!(close, Any, Allow, "dropping a descriptor (only the frozen set exists)"),
+    // --- Memory. V8 reserves cage/code ranges with mmap(PROT_NONE), commits
+    // and protects pages for the heap and JIT code (W^X via mprotect),
+    // returns memory with madvise(DONTNEED/FREE) and munmap; malloc uses brk,
+    // mmap and mremap (realloc of large blocks).
+    entry!(mmap, Any, Allow, "V8 heap/code reservations, malloc"),
+    entry!(munmap, Any, Allow, "V8 releases pages, free()"),
+    entry!(mprotect, Any, Allow, "V8 JIT W^X flips, guard pages"),
+    entry!(madvise, Any, Allow, "V8 GC discards pages; malloc trims"),
+    entry!(mremap, Any, Allow, "realloc of large blocks"),
+    entry!(brk, Any, Allow, "malloc arena growth"),
+    // --- Synchronisation between the isolate thread and the watchdog.
+    entry!(futex, Any, Allow, "mutexes/condvars (watchdog, V8 locks)"),
+    entry!(sched_yield, Any, Allow, "spin locks back off"),
+    // --- Time. Most clock reads go through the vDSO; thread CPU clocks
+    // (V8's ThreadTicks) and the watchdog's timed waits are real syscalls.
+    entry!(clock_gettime, Any, Allow, "CPU-time clocks are not in the vDSO"),
+    entry!(clock_nanosleep, Any, Allow, "sleeping (watchdog, std::thread::sleep)"),
+    entry!(nanosleep, Any, Allow, "sleeping (older glibc paths)"),
+    // --- Identity and signals. tgkill is allowed only towards our own
+    // process: abort() on a V8 fatal error (OOM, CHECK) raises SIGABRT with
+    // it, and the supervisor must see SIGABRT, not a seccomp SIGSYS.
+    entry!(getpid, Any, Allow, "abort()/raise(); identifying ourselves"),
+    entry!(gettid, Any, Allow, "abort()/raise(); V8 thread ids"),
+    entry!(tgkill, OwnPid { arg: 0 }, Allow, "raise()/abort() on this process only"),
+    entry!(rt_sigaction, Any, Allow, "V8/abort install and reset handlers"),
+    entry!(rt_sigprocmask, Any, Allow, "abort(), thread start blocks signals"),
+    entry!(rt_sigreturn, Any, Allow, "returning from any signal handler"),
+    entry!(sigaltstack, Any, Allow, "std's stack-overflow handler per thread"),
+    entry!(restart_syscall, Any, Allow, "kernel restarts an interrupted sleep"),
+    // --- Leaving.
+    entry!(exit, Any, Allow, "a thread ends"),
+    entry!(exit_group, Any, Allow, "the worker exits"),
+    // --- Entropy: Math.random seeds, hash seeds, ASLR of V8's own ranges.
+    entry!(getrandom, Any, Allow, "V8 and std random seeds"),
+    // --- Thread names and names of anonymous mappings.
+    entry!(prctl, OneOf { arg: 0, values: PRCTL_OPTIONS }, Allow, "thread and VMA names"),
+    // --- Threads, never processes: clone only with CLONE_THREAD; clone3
+    // passes its flags in memory BPF cannot read, so it fails with ENOSYS and
+    // glibc's pthread_create falls back to clone.
+    entry!(
+        clone,
+        HasBits { arg: 0, bits: libc::CLONE_THREAD as u64 },
+        Allow,
+        "new threads only (CLONE_THREAD), never processes"
+    ),
+    entry!(clone3, Any, Errno(libc::ENOSYS), "flags unreadable by BPF; glibc falls back to clone"),
+    entry!(set_robust_list, Any, Allow, "glibc registers each new thread"),
+    entry!(rseq, Any, Allow, "glibc registers each new thread"),
+];

@@ -1,0 +1,182 @@
+//! The `no_new_privs` and `seccomp` layers: compiles [`super::allowlist`]
+//! to BPF with `seccompiler` and installs it on every thread (TSYNC).
+//!
+//! Two kinds of filter are stacked, because a seccompiler filter has one
+//! action on match and one on mismatch, and the kernel runs every installed
+//! filter and keeps the most severe result:
+//!
+//! - per distinct errno in the table, a filter that fails exactly those
+//!   syscalls with that errno and allows everything else (installed first,
+//!   while `seccomp(2)` itself is still allowed);
+//! - the allowlist: every table entry allowed (including the errno ones,
+//!   which the first filter then turns into errors), anything else kills
+//!   the process. With `sandbox_debug` a mismatch is logged by the kernel
+//!   (`SECCOMP_RET_LOG`, "audit: type=1326 ... syscall=N") and allowed, to
+//!   find syscalls missing from the table. Never use debug in production.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use super::allowlist::{Args, Entry, Verdict, ENTRIES};
+
+/// `prctl(PR_SET_NO_NEW_PRIVS)`: no execve can ever grant privileges again.
+pub(super) fn set_no_new_privs() -> Result<(), String> {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    if rc != 0 {
+        return Err(format!("PR_SET_NO_NEW_PRIVS: {}", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Compiles the table into the programs to install, in install order
+/// (errno filters first, the allowlist last).
+pub fn compile(arch: TargetArch, own_pid: u32, debug: bool) -> Result<Vec<BpfProgram>, String> {
+    let mut programs = Vec::new();
+    let mut errnos: Vec<i32> = ENTRIES
+        .iter()
+        .filter_map(|e| match e.verdict {
+            Verdict::Errno(errno) => Some(errno),
+            Verdict::Allow => None,
+        })
+        .collect();
+    errnos.sort_unstable();
+    errnos.dedup();
+    for errno in errnos {
+        let rules = rules_where(own_pid, |e| e.verdict == Verdict::Errno(errno))?;
+        let errno = u32::try_from(errno).map_err(|_| format!("bad errno {errno}"))?;
+        programs.push(to_bpf(rules, SeccompAction::Allow, SeccompAction::Errno(errno), arch)?);
+    }
+    let mismatch = if debug {
+        SeccompAction::Log
+    } else {
+        SeccompAction::KillProcess
+    };
+    let rules = rules_where(own_pid, |_| true)?;
+    programs.push(to_bpf(rules, mismatch, SeccompAction::Allow, arch)?);
+    Ok(programs)
+}
+
+/// Compiles and installs the filters on every thread of the process.
+/// Returns the layer detail on success, the reason on failure.
+pub(super) fn install(debug: bool) -> Result<String, String> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| format!("no seccomp support for this architecture: {e}"))?;
+    let programs = compile(arch, std::process::id(), debug)?;
+    let n_instructions: usize = programs.iter().map(Vec::len).sum();
+    for program in &programs {
+        seccompiler::apply_filter_all_threads(program)
+            .map_err(|e| format!("installing the filter: {e}"))?;
+    }
+    let mode = if debug {
+        "DEBUG: violations are logged, not killed"
+    } else {
+        "violations kill the process"
+    };
+    Ok(format!(
+        "{} syscalls allowed, {} filters ({n_instructions} BPF instructions), all threads; {mode}",
+        ENTRIES.len(),
+        programs.len(),
+    ))
+}
+
+/// The seccompiler rule map of the entries selected by `keep`.
+fn rules_where(
+    own_pid: u32,
+    keep: impl Fn(&Entry) -> bool,
+) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
+    let mut map = BTreeMap::new();
+    for entry in ENTRIES.iter().filter(|e| keep(e)) {
+        let rules = arg_rules(entry.args, own_pid)
+            .map_err(|e| format!("rule for {}: {e}", entry.name))?;
+        if map.insert(entry.nr, rules).is_some() {
+            return Err(format!("{} appears twice in the allowlist", entry.name));
+        }
+    }
+    Ok(map)
+}
+
+/// One [`Args`] as seccompiler rules (alternatives); empty = any arguments.
+fn arg_rules(args: Args, own_pid: u32) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    let dword = SeccompCmpArgLen::Dword;
+    let one = |arg, op, value| -> Result<SeccompRule, seccompiler::BackendError> {
+        SeccompRule::new(vec![SeccompCondition::new(arg, dword.clone(), op, value)?])
+    };
+    Ok(match args {
+        Args::Any => Vec::new(),
+        Args::OneOf { arg, values } => values
+            .iter()
+            .map(|&value| one(arg, SeccompCmpOp::Eq, value))
+            .collect::<Result<_, _>>()?,
+        Args::HasBits { arg, bits } => vec![one(arg, SeccompCmpOp::MaskedEq(bits), bits)?],
+        Args::OwnPid { arg } => vec![one(arg, SeccompCmpOp::Eq, u64::from(own_pid))?],
+    })
+}
+
+fn to_bpf(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    mismatch: SeccompAction,
+    on_match: SeccompAction,
+    arch: TargetArch,
+) -> Result<BpfProgram, String> {
+    let filter = SeccompFilter::new(rules, mismatch, on_match, arch)
+        .map_err(|e| format!("building the filter: {e}"))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| format!("compiling the filter: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn table_has_no_duplicate_syscalls() {
+        let mut seen = HashSet::new();
+        for entry in ENTRIES {
+            assert!(seen.insert(entry.nr), "{} listed twice", entry.name);
+            assert!(!entry.why.is_empty(), "{} has no reason", entry.name);
+        }
+    }
+
+    #[test]
+    fn forbidden_syscalls_are_not_in_the_table() {
+        let forbidden = [
+            libc::SYS_openat,
+            libc::SYS_socket,
+            libc::SYS_connect,
+            libc::SYS_bind,
+            libc::SYS_execve,
+            libc::SYS_execveat,
+            libc::SYS_ptrace,
+            libc::SYS_kill,
+            libc::SYS_unshare,
+            libc::SYS_setns,
+            libc::SYS_mount,
+            libc::SYS_seccomp,
+            libc::SYS_bpf,
+            libc::SYS_ioctl,
+        ];
+        for nr in forbidden {
+            assert!(ENTRIES.iter().all(|e| e.nr != nr), "syscall {nr} is allowed");
+        }
+    }
+
+    #[test]
+    fn compiles_for_every_supported_arch() {
+        for arch in [TargetArch::x86_64, TargetArch::aarch64] {
+            for debug in [false, true] {
+                let programs = compile(arch, 4242, debug).expect("filter compiles");
+                // One ENOSYS filter (clone3) plus the allowlist.
+                assert_eq!(programs.len(), 2);
+                assert!(programs.iter().all(|p| !p.is_empty() && p.len() < 4096));
+            }
+        }
+    }
+}
