@@ -1,0 +1,116 @@
+//! Test harness: starts the real `mcp-v8` binary on a free loopback port,
+//! with temp directories for heaps and sessions, and kills it on drop.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server.
+pub struct Server {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The HTTP port.
+    pub port: u16,
+    /// The server process.
+    pub child: Child,
+    /// Temp dir holding heaps and the session db (kept across restarts).
+    pub data: PathBuf,
+    /// Keeps the temp dir alive.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Path of the binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_mcp-v8")
+}
+
+/// A port the OS says is free right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Starts a server with these extra flags and fresh data directories.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let mut server = Server::start_in(&data, extra);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on existing data directories (for restart tests).
+    pub fn start_in(data: &std::path::Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let heaps = data.join("heaps");
+        let sessions = data.join("sessions");
+        let child = Command::new(binary())
+            .arg("--http-port")
+            .arg(port.to_string())
+            .arg("--directory-path")
+            .arg(&heaps)
+            .arg("--session-db-path")
+            .arg(&sessions)
+            .args(extra)
+            .env("MCP_V8_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start mcp-v8");
+        let server = Server {
+            base_url: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+            data: data.to_path_buf(),
+            _dir: None,
+        };
+        server.wait_ready(Duration::from_secs(60));
+        server
+    }
+
+    /// Polls `/readyz` until it answers 200 (bounded).
+    pub fn wait_ready(&self, limit: Duration) {
+        let client = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(resp) = client.get(format!("{}/readyz", self.base_url)).send() {
+                if resp.status().is_success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server on port {} not ready within {limit:?}", self.port);
+    }
+
+    /// Full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after a bound).
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) with a pid we own.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
