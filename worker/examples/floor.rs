@@ -1,0 +1,51 @@
+//! The in-process floor for benchmarks: a fresh isolate plus a trivial run,
+//! through the worker's own engine but with no IPC, no sandbox and no HTTP.
+//!
+//! Usage: `floor [iterations]`. Prints one line of JSON with the per-run
+//! p50/p99 (prepare + execute, in microseconds) and the runs per second
+//! this one core sustains.
+
+use std::time::Instant;
+
+use mcp_v8_shared::{ExecRequest, SandboxMode, WorkerConfig};
+use mcp_v8_worker::isolate::Engine;
+
+fn main() {
+    let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let config = WorkerConfig {
+        sandbox: SandboxMode::Off,
+        sandbox_debug: false,
+        default_heap_mb: 64,
+        max_array_buffer_bytes: 64 << 20,
+        max_frame_bytes: 1 << 30,
+        cpu_limit_secs: 3600,
+    };
+    let mut engine = Engine::new(&config);
+    let mut samples = Vec::with_capacity(iterations);
+    let total = Instant::now();
+    for id in 0..iterations as u64 {
+        let start = Instant::now();
+        engine.prepare();
+        let response = engine.execute(ExecRequest {
+            id,
+            code: "1 + 1".into(),
+            timeout_ms: 30_000,
+            heap_mb: 64,
+            max_output_bytes: 1 << 20,
+            heap: None,
+            snapshot: false,
+            max_snapshot_bytes: 1 << 30,
+        });
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+        assert!(response.outcome.is_ok(), "{:?}", response.outcome);
+    }
+    let rate = iterations as f64 / total.elapsed().as_secs_f64();
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
+    println!(
+        "{{\"iterations\": {iterations}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"per_sec\": {:.1}}}",
+        pct(0.50),
+        pct(0.99),
+        rate
+    );
+}
