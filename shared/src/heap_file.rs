@@ -40,7 +40,9 @@ pub enum HeapFileError {
     #[error("not a heap file (bad magic bytes)")]
     BadMagic,
     /// Written with another layout of this format.
-    #[error("heap file format version {found} is not supported (this build reads version {expected})")]
+    #[error(
+        "heap file format version {found} is not supported (this build reads version {expected})"
+    )]
     UnsupportedFormat {
         /// Version in the file.
         found: u32,
@@ -157,7 +159,10 @@ pub fn parse_heap_header(bytes: &[u8]) -> Result<HeapFileHeader, HeapFileError> 
         // A prefix of the magic is a truncated heap file; anything else is not
         // a heap file at all.
         return if HEAP_MAGIC.starts_with(bytes) && !bytes.is_empty() {
-            Err(HeapFileError::Truncated { expected: PREFIX_LEN as u64, found })
+            Err(HeapFileError::Truncated {
+                expected: PREFIX_LEN as u64,
+                found,
+            })
         } else {
             Err(HeapFileError::BadMagic)
         };
@@ -166,7 +171,10 @@ pub fn parse_heap_header(bytes: &[u8]) -> Result<HeapFileHeader, HeapFileError> 
         return Err(HeapFileError::BadMagic);
     }
     if bytes.len() < 12 {
-        return Err(HeapFileError::Truncated { expected: PREFIX_LEN as u64, found });
+        return Err(HeapFileError::Truncated {
+            expected: PREFIX_LEN as u64,
+            found,
+        });
     }
     let format_version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if format_version != HEAP_FORMAT_VERSION {
@@ -176,20 +184,38 @@ pub fn parse_heap_header(bytes: &[u8]) -> Result<HeapFileHeader, HeapFileError> 
         });
     }
     if bytes.len() < PREFIX_LEN {
-        return Err(HeapFileError::Truncated { expected: PREFIX_LEN as u64, found });
+        return Err(HeapFileError::Truncated {
+            expected: PREFIX_LEN as u64,
+            found,
+        });
     }
-    let version_len = usize::from(u16::from_le_bytes(bytes[12..14].try_into().expect("2 bytes")));
+    let version_len = usize::from(u16::from_le_bytes(
+        bytes[12..14].try_into().expect("2 bytes"),
+    ));
     let header_len = PREFIX_LEN + version_len + SUFFIX_LEN;
     if bytes.len() < header_len {
-        return Err(HeapFileError::Truncated { expected: header_len as u64, found });
+        return Err(HeapFileError::Truncated {
+            expected: header_len as u64,
+            found,
+        });
     }
     let version_end = PREFIX_LEN + version_len;
     let v8_version = String::from_utf8_lossy(&bytes[PREFIX_LEN..version_end]).into_owned();
-    let payload_len =
-        u64::from_le_bytes(bytes[version_end..version_end + 8].try_into().expect("8 bytes"));
-    let payload_sha256: [u8; 32] =
-        bytes[version_end + 8..header_len].try_into().expect("32 bytes");
-    Ok(HeapFileHeader { format_version, v8_version, payload_len, payload_sha256, header_len })
+    let payload_len = u64::from_le_bytes(
+        bytes[version_end..version_end + 8]
+            .try_into()
+            .expect("8 bytes"),
+    );
+    let payload_sha256: [u8; 32] = bytes[version_end + 8..header_len]
+        .try_into()
+        .expect("32 bytes");
+    Ok(HeapFileHeader {
+        format_version,
+        v8_version,
+        payload_len,
+        payload_sha256,
+        header_len,
+    })
 }
 
 /// Checks a complete heap file and returns its payload.
@@ -212,10 +238,15 @@ pub fn parse_heap_file<'a>(
     let expected_total = (header.header_len as u64).saturating_add(header.payload_len);
     let found_total = bytes.len() as u64;
     if found_total < expected_total {
-        return Err(HeapFileError::Truncated { expected: expected_total, found: found_total });
+        return Err(HeapFileError::Truncated {
+            expected: expected_total,
+            found: found_total,
+        });
     }
     if found_total > expected_total {
-        return Err(HeapFileError::TrailingBytes { extra: found_total - expected_total });
+        return Err(HeapFileError::TrailingBytes {
+            extra: found_total - expected_total,
+        });
     }
     let payload = &bytes[header.header_len..];
     let actual = sha256(payload);
@@ -247,7 +278,10 @@ mod tests {
         assert_eq!(header.v8_version, V8);
         assert_eq!(header.payload_len, 14);
         assert_eq!(header.header_len, header_len(V8));
-        assert_eq!(to_hex(&header.payload_sha256), sha256_hex(b"snapshot bytes"));
+        assert_eq!(
+            to_hex(&header.payload_sha256),
+            sha256_hex(b"snapshot bytes")
+        );
     }
 
     #[test]
@@ -279,7 +313,10 @@ mod tests {
         file[8..12].copy_from_slice(&7u32.to_le_bytes());
         assert_eq!(
             parse_heap_file(&file, V8),
-            Err(HeapFileError::UnsupportedFormat { found: 7, expected: HEAP_FORMAT_VERSION })
+            Err(HeapFileError::UnsupportedFormat {
+                found: 7,
+                expected: HEAP_FORMAT_VERSION
+            })
         );
         assert!(parse_heap_file(&file, V8).unwrap_err().is_incompatible());
     }
@@ -290,7 +327,10 @@ mod tests {
         let err = parse_heap_file(&file, V8).unwrap_err();
         assert_eq!(
             err,
-            HeapFileError::V8Mismatch { found: "12.0.1.0".into(), expected: V8.into() }
+            HeapFileError::V8Mismatch {
+                found: "12.0.1.0".into(),
+                expected: V8.into()
+            }
         );
         assert!(err.is_incompatible());
         assert!(err.to_string().contains("12.0.1.0"));
@@ -326,7 +366,10 @@ mod tests {
     fn trailing_bytes() {
         let mut file = sample();
         file.extend_from_slice(b"junk");
-        assert_eq!(parse_heap_file(&file, V8), Err(HeapFileError::TrailingBytes { extra: 4 }));
+        assert_eq!(
+            parse_heap_file(&file, V8),
+            Err(HeapFileError::TrailingBytes { extra: 4 })
+        );
     }
 
     #[test]
@@ -335,7 +378,10 @@ mod tests {
         let last = file.len() - 1;
         file[last] ^= 0xff;
         let err = parse_heap_file(&file, V8).unwrap_err();
-        assert!(matches!(err, HeapFileError::ChecksumMismatch { .. }), "{err:?}");
+        assert!(
+            matches!(err, HeapFileError::ChecksumMismatch { .. }),
+            "{err:?}"
+        );
         // A flipped bit in the stored checksum is caught the same way.
         let mut file = sample();
         file[header_len(V8) - 1] ^= 1;
