@@ -9,6 +9,7 @@
 mod config;
 mod exec;
 mod http;
+mod mcp;
 mod metrics;
 mod pool;
 mod store;
@@ -113,10 +114,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let result = match config.http_port {
         Some(port) => serve_http(config.clone(), exec, metrics, port).await,
-        None => Err(anyhow::anyhow!(
-            "no --http-port given; MCP over stdio is not available in this build yet. \
-             Start with --http-port 3000 to serve the REST API"
-        )),
+        None => mcp::stdio::serve_stdio(config.clone(), exec).await.map_err(Into::into),
     };
     pool.shutdown(SHUTDOWN_TIMEOUT).await;
     result

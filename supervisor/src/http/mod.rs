@@ -37,6 +37,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(status::get_healthz))
         .route("/readyz", get(status::get_readyz))
         .route("/metrics", get(status::get_metrics))
+        .nest_service(
+            "/mcp",
+            crate::mcp::http::streamable_http_service(state.config.clone(), state.exec.clone()),
+        )
         .fallback(not_found)
         .with_state(state)
 }
