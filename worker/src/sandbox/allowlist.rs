@@ -19,6 +19,8 @@ pub enum Args {
     Any,
     /// Argument `arg` (32-bit) equals one of `values`.
     OneOf { arg: u8, values: &'static [u64] },
+    /// Argument `arg` (32-bit) differs from `value`.
+    Not { arg: u8, value: u64 },
     /// Argument `arg` (32-bit) has every bit of `bits` set.
     HasBits { arg: u8, bits: u64 },
     /// Argument `arg` equals the worker's own pid (filled in when the
@@ -98,6 +100,7 @@ mod sys {
     pub const clone3: i64 = libc::SYS_clone3;
     pub const set_robust_list: i64 = libc::SYS_set_robust_list;
     pub const rseq: i64 = libc::SYS_rseq;
+    pub const sched_getaffinity: i64 = libc::SYS_sched_getaffinity;
 }
 
 use Args::*;
@@ -110,7 +113,9 @@ const PRCTL_OPTIONS: &[u64] = &[
     libc::PR_SET_VMA as u64,
 ];
 
-/// The table. One entry per syscall number (a unit test checks).
+/// The table. At most one entry per syscall and verdict (a unit test
+/// checks); an `Errno` entry's syscall is let through the allowlist filter
+/// with any arguments, and the errno filter decides on its arguments.
 pub static ENTRIES: &[Entry] = &[
     // --- IPC with the supervisor and stderr. The fd table is frozen once
     // sealed (no open, socket, dup, pipe, accept), so only the IPC socket,
@@ -134,6 +139,18 @@ pub static ENTRIES: &[Entry] = &[
     // --- Synchronisation between the isolate thread and the watchdog.
     entry!(futex, Any, Allow, "mutexes/condvars (watchdog, V8 locks)"),
     entry!(sched_yield, Any, Allow, "spin locks back off"),
+    // glibc counts CPUs (affinity of pid 0 = ourselves) to size malloc
+    // arenas when a second thread first allocates.
+    // glibc's pthread_getattr_np asks for a thread's affinity by tid (std
+    // does this for every new thread's stack guard); it treats ENOSYS as
+    // "no such feature", so other pids get ENOSYS and learn nothing.
+    entry!(sched_getaffinity, OneOf { arg: 0, values: &[0] }, Allow, "malloc arena limit (own CPUs)"),
+    entry!(
+        sched_getaffinity,
+        Not { arg: 0, value: 0 },
+        Errno(libc::ENOSYS),
+        "pthread_getattr_np copes with ENOSYS; no peeking at other pids"
+    ),
     // --- Time. Most clock reads go through the vDSO; thread CPU clocks
     // (V8's ThreadTicks) and the watchdog's timed waits are real syscalls.
     entry!(clock_gettime, Any, Allow, "CPU-time clocks are not in the vDSO"),

@@ -8,7 +8,10 @@
 //! 2. [`restrict_process`] (single-threaded, after `Init`): user, net, ipc,
 //!    uts and mount namespaces ([`namespaces`]), rlimits ([`rlimit`]), and
 //!    dropping every capability ([`caps`]).
-//! 3. V8 is initialised by the caller (it may still read files).
+//! 3. V8 is initialised by the caller (it may still read files), with
+//!    [`fill_random`] as its entropy source, and warmed up (one GC on the JS
+//!    thread, [`WARM_UP_SCRIPT`]); see [`warmup`] for why: V8, ICU and
+//!    glibc open files lazily, and `open` kills a sealed worker.
 //! 4. [`seal`]: `no_new_privs` and the seccomp allowlist ([`seccomp`], the
 //!    table itself is data in [`allowlist`]), applied to every thread.
 //!
@@ -20,11 +23,15 @@ pub mod allowlist;
 #[cfg(feature = "attack-hooks")]
 pub mod attack;
 mod caps;
+mod entropy;
 mod fds;
 mod namespaces;
 mod rlimit;
 pub mod seccomp;
+mod warmup;
 
+pub use entropy::fill_random;
+pub use warmup::WARM_UP_SCRIPT;
 use mcp_v8_shared::{SandboxLayer, SandboxMode, WorkerConfig};
 
 /// Why the sandbox could not be put in place.

@@ -57,7 +57,7 @@ pub fn compile(arch: TargetArch, own_pid: u32, debug: bool) -> Result<Vec<BpfPro
     } else {
         SeccompAction::KillProcess
     };
-    let rules = rules_where(own_pid, |_| true)?;
+    let rules = allowlist_rules(own_pid)?;
     programs.push(to_bpf(rules, mismatch, SeccompAction::Allow, arch)?);
     Ok(programs)
 }
@@ -79,13 +79,43 @@ pub(super) fn install(debug: bool) -> Result<String, String> {
         "violations kill the process"
     };
     Ok(format!(
-        "{} syscalls allowed, {} filters ({n_instructions} BPF instructions), all threads; {mode}",
-        ENTRIES.len(),
+        "{} syscalls in the allowlist, {} filters ({n_instructions} BPF instructions), all threads; {mode}",
+        n_syscalls(),
         programs.len(),
     ))
 }
 
-/// The seccompiler rule map of the entries selected by `keep`.
+/// How many distinct syscalls the table names.
+fn n_syscalls() -> usize {
+    let mut nrs: Vec<i64> = ENTRIES.iter().map(|e| e.nr).collect();
+    nrs.sort_unstable();
+    nrs.dedup();
+    nrs.len()
+}
+
+/// The rule map of the allowlist filter: every syscall of the table; a
+/// syscall with an `Errno` entry with any arguments (the errno filter
+/// decides), otherwise the union of its `Allow` entries' rules.
+fn allowlist_rules(own_pid: u32) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
+    let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    let unconditional: Vec<i64> = ENTRIES
+        .iter()
+        .filter(|e| e.verdict != Verdict::Allow || e.args == Args::Any)
+        .map(|e| e.nr)
+        .collect();
+    for entry in ENTRIES {
+        if unconditional.contains(&entry.nr) {
+            map.insert(entry.nr, Vec::new());
+            continue;
+        }
+        let rules = arg_rules(entry.args, own_pid)
+            .map_err(|e| format!("rule for {}: {e}", entry.name))?;
+        map.entry(entry.nr).or_default().extend(rules);
+    }
+    Ok(map)
+}
+
+/// The rule map of the entries selected by `keep`, one entry per syscall.
 fn rules_where(
     own_pid: u32,
     keep: impl Fn(&Entry) -> bool,
@@ -95,7 +125,7 @@ fn rules_where(
         let rules = arg_rules(entry.args, own_pid)
             .map_err(|e| format!("rule for {}: {e}", entry.name))?;
         if map.insert(entry.nr, rules).is_some() {
-            return Err(format!("{} appears twice in the allowlist", entry.name));
+            return Err(format!("{} has two entries with one verdict", entry.name));
         }
     }
     Ok(map)
@@ -113,6 +143,7 @@ fn arg_rules(args: Args, own_pid: u32) -> Result<Vec<SeccompRule>, seccompiler::
             .iter()
             .map(|&value| one(arg, SeccompCmpOp::Eq, value))
             .collect::<Result<_, _>>()?,
+        Args::Not { arg, value } => vec![one(arg, SeccompCmpOp::Ne, value)?],
         Args::HasBits { arg, bits } => vec![one(arg, SeccompCmpOp::MaskedEq(bits), bits)?],
         Args::OwnPid { arg } => vec![one(arg, SeccompCmpOp::Eq, u64::from(own_pid))?],
     })
@@ -140,7 +171,8 @@ mod tests {
     fn table_has_no_duplicate_syscalls() {
         let mut seen = HashSet::new();
         for entry in ENTRIES {
-            assert!(seen.insert(entry.nr), "{} listed twice", entry.name);
+            let verdict = format!("{:?}", entry.verdict);
+            assert!(seen.insert((entry.nr, verdict)), "{} listed twice", entry.name);
             assert!(!entry.why.is_empty(), "{} has no reason", entry.name);
         }
     }
