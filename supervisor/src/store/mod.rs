@@ -9,6 +9,8 @@
 //! - [`session_locks`]: [`SessionLocks`], per-session async serialisation so
 //!   one session runs one execution at a time while different sessions run in
 //!   parallel.
+//! - [`gc_task`]: the background heap GC ([`spawn_heap_gc`]) and its
+//!   [`GcStatus`] for `/api/status`.
 //!
 //! [`HeapStore`] and [`SessionStore`] do blocking IO (files, fsync, sled
 //! flush): call them from `tokio::task::spawn_blocking` on async paths. Both
@@ -17,6 +19,7 @@
 //! The consistency rules (what advances a session, what the GC may delete)
 //! are described in `docs/heaps.md`.
 
+pub mod gc_task;
 pub mod heaps;
 pub mod session_locks;
 pub mod sessions;
@@ -25,6 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+pub use gc_task::{run_gc_pass, spawn_heap_gc, GcStatus, GcStatusHandle, DEFAULT_GC_INTERVAL};
 pub use heaps::{GcReport, HeapError, HeapHash, HeapMeta, HeapStore};
 pub use session_locks::{SessionGuard, SessionLocks};
 pub use sessions::{
