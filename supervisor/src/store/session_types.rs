@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{HeapHash, SessionError, SessionStore, MAX_SESSION_NAME_LEN};
+use super::{HeapHash, SessionError, MAX_SESSION_NAME_LEN};
 
 /// A validated session name: 1..=128 characters of `[A-Za-z0-9._:-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ pub enum RunStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionEntry {
     /// Position in the session's history, from 0; assigned by
-    /// [`SessionStore::append`] (the value passed in is ignored).
+    /// [`SessionStore::append`](super::SessionStore::append) (the value passed in is ignored).
     pub index: u64,
     /// Heap the run started from; `None` for a fresh isolate.
     pub input_heap: Option<HeapHash>,
