@@ -21,8 +21,6 @@ pub enum Args {
     OneOf { arg: u8, values: &'static [u64] },
     /// Argument `arg` (32-bit) differs from `value`.
     Not { arg: u8, value: u64 },
-    /// Argument `arg` (32-bit) has every bit of `bits` set.
-    HasBits { arg: u8, bits: u64 },
     /// Argument `arg` equals the worker's own pid (filled in when the
     /// filter is built; the worker never changes pid).
     OwnPid { arg: u8 },
@@ -33,8 +31,8 @@ pub enum Args {
 pub enum Verdict {
     /// Let the syscall run.
     Allow,
-    /// Fail it with this errno without running it (e.g. `clone3` ->
-    /// `ENOSYS`, so glibc falls back to `clone`, whose flags BPF can see).
+    /// Fail it with this errno without running it (for callers that cope
+    /// with the failure, e.g. `ENOSYS` for `sched_getaffinity` of a tid).
     Errno(i32),
 }
 
@@ -83,7 +81,6 @@ mod sys {
     pub const sched_yield: i64 = libc::SYS_sched_yield;
     pub const clock_gettime: i64 = libc::SYS_clock_gettime;
     pub const clock_nanosleep: i64 = libc::SYS_clock_nanosleep;
-    pub const nanosleep: i64 = libc::SYS_nanosleep;
     pub const getpid: i64 = libc::SYS_getpid;
     pub const gettid: i64 = libc::SYS_gettid;
     pub const tgkill: i64 = libc::SYS_tgkill;
@@ -96,8 +93,6 @@ mod sys {
     pub const exit_group: i64 = libc::SYS_exit_group;
     pub const getrandom: i64 = libc::SYS_getrandom;
     pub const prctl: i64 = libc::SYS_prctl;
-    pub const clone: i64 = libc::SYS_clone;
-    pub const clone3: i64 = libc::SYS_clone3;
     pub const set_robust_list: i64 = libc::SYS_set_robust_list;
     pub const rseq: i64 = libc::SYS_rseq;
     pub const sched_getaffinity: i64 = libc::SYS_sched_getaffinity;
@@ -107,11 +102,7 @@ use Args::*;
 use Verdict::*;
 
 /// `prctl` options the worker may use.
-const PRCTL_OPTIONS: &[u64] = &[
-    libc::PR_SET_NAME as u64,
-    libc::PR_GET_NAME as u64,
-    libc::PR_SET_VMA as u64,
-];
+const PRCTL_OPTIONS: &[u64] = &[libc::PR_SET_NAME as u64, libc::PR_SET_VMA as u64];
 
 /// The table. At most one entry per syscall and verdict (a unit test
 /// checks); an `Errno` entry's syscall is let through the allowlist filter
@@ -154,8 +145,7 @@ pub static ENTRIES: &[Entry] = &[
     // --- Time. Most clock reads go through the vDSO; thread CPU clocks
     // (V8's ThreadTicks) and the watchdog's timed waits are real syscalls.
     entry!(clock_gettime, Any, Allow, "CPU-time clocks are not in the vDSO"),
-    entry!(clock_nanosleep, Any, Allow, "sleeping (watchdog, std::thread::sleep)"),
-    entry!(nanosleep, Any, Allow, "sleeping (older glibc paths)"),
+    entry!(clock_nanosleep, Any, Allow, "sleeping (timers, std::thread::sleep)"),
     // --- Identity and signals. tgkill is allowed only towards our own
     // process: abort() on a V8 fatal error (OOM, CHECK) raises SIGABRT with
     // it, and the supervisor must see SIGABRT, not a seccomp SIGSYS.
@@ -174,16 +164,12 @@ pub static ENTRIES: &[Entry] = &[
     entry!(getrandom, Any, Allow, "V8 and std random seeds"),
     // --- Thread names and names of anonymous mappings.
     entry!(prctl, OneOf { arg: 0, values: PRCTL_OPTIONS }, Allow, "thread and VMA names"),
-    // --- Threads, never processes: clone only with CLONE_THREAD; clone3
-    // passes its flags in memory BPF cannot read, so it fails with ENOSYS and
-    // glibc's pthread_create falls back to clone.
-    entry!(
-        clone,
-        HasBits { arg: 0, bits: libc::CLONE_THREAD as u64 },
-        Allow,
-        "new threads only (CLONE_THREAD), never processes"
-    ),
-    entry!(clone3, Any, Errno(libc::ENOSYS), "flags unreadable by BPF; glibc falls back to clone"),
-    entry!(set_robust_list, Any, Allow, "glibc registers each new thread"),
-    entry!(rseq, Any, Allow, "glibc registers each new thread"),
+    // --- No new threads, and so no new processes: V8 runs with a
+    // single-threaded platform and starts no thread after initialisation,
+    // and the watchdog is started before sealing. clone, clone3, fork and
+    // vfork all kill; a kernel exploit loses the threads it would race
+    // with. But a thread spawned just before sealing may run glibc's
+    // start-up after it: it registers itself with these two.
+    entry!(set_robust_list, Any, Allow, "start-up of a thread spawned just before sealing"),
+    entry!(rseq, Any, Allow, "start-up of a thread spawned just before sealing"),
 ];

@@ -21,6 +21,7 @@ pub const NAMES: &[&str] = &[
     "fork",
     "clone_process",
     "clone3",
+    "thread",
     "execve",
     "ptrace",
     "kill",
@@ -50,6 +51,16 @@ pub fn perform(name: &str) -> Result<String, String> {
             child_or_refusal("clone(SIGCHLD)", pid)
         }
         "clone3" => clone3(),
+        "thread" => match std::thread::Builder::new().spawn(|| ()) {
+            Ok(handle) => {
+                let _ = handle.join();
+                Err("std::thread::spawn succeeded".into())
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => {
+                Ok(format!("thread refused: {e}"))
+            }
+            Err(e) => Err(format!("thread creation reached the kernel: {e}")),
+        },
         "execve" => {
             let path = c"/bin/true";
             let argv = [path.as_ptr(), std::ptr::null()];
@@ -64,10 +75,11 @@ pub fn perform(name: &str) -> Result<String, String> {
             refusal("ptrace(PTRACE_TRACEME)", rc)
         }
         "kill" => {
-            // Signal 0 only checks permission; the supervisor is unharmed.
-            // SAFETY: plain syscalls with integer arguments.
-            let rc = unsafe { libc::kill(libc::getppid(), 0) };
-            refusal("kill(parent, 0)", rc as libc::c_long)
+            // Signal 0 only checks that the target exists and may be
+            // signalled; init is unharmed either way.
+            // SAFETY: plain syscall with integer arguments.
+            let rc = unsafe { libc::kill(1, 0) };
+            refusal("kill(1, 0)", rc as libc::c_long)
         }
         other => Err(format!("unknown attack {other:?}; known: {NAMES:?}")),
     }

@@ -8,6 +8,7 @@
 //! - `js <len>\n<code>` -> `ok <completion value>` / `err <exception>`;
 //! - `fresh_isolate` -> runs `6 * 7` in a new isolate, then drops it;
 //! - `attack <name>` -> `ok <text>` / `err <text>` (feature attack-hooks);
+//! - `abort` -> `std::process::abort()` (glibc raises SIGABRT with tgkill);
 //! - `exit` -> the process exits with 0 through `std::process::exit`.
 //!
 //! V8 is driven directly here (not through `worker::isolate`, which another
@@ -102,6 +103,8 @@ pub fn main(mode: &str) -> ! {
             while v8::Platform::pump_message_loop(&platform, scope, false) {}
             scope.perform_microtask_checkpoint();
             result
+        } else if line == "abort" {
+            std::process::abort()
         } else if line == "fresh_isolate" {
             fresh_isolate()
         } else if let Some(name) = line.strip_prefix("attack ") {

@@ -95,6 +95,13 @@ impl Child {
         self.reply()
     }
 
+    /// Asks the child to `abort()`; returns the signal it died of.
+    pub fn abort(&mut self) -> Option<i32> {
+        self.send(b"abort\n");
+        assert!(matches!(self.reply(), Reply::Died));
+        self.wait_signal()
+    }
+
     /// Creates, uses and drops a new isolate in the child.
     pub fn fresh_isolate(&mut self) -> Reply {
         self.send(b"fresh_isolate\n");
