@@ -71,6 +71,7 @@ mod sys {
     pub const recvfrom: i64 = libc::SYS_recvfrom;
     pub const sendto: i64 = libc::SYS_sendto;
     pub const close: i64 = libc::SYS_close;
+    pub const fcntl: i64 = libc::SYS_fcntl;
     pub const mmap: i64 = libc::SYS_mmap;
     pub const munmap: i64 = libc::SYS_munmap;
     pub const mprotect: i64 = libc::SYS_mprotect;
@@ -117,6 +118,10 @@ pub static ENTRIES: &[Entry] = &[
     entry!(recvfrom, Any, Allow, "std UnixStream::read is recv(2)"),
     entry!(sendto, Any, Allow, "send(2) on the connected IPC socket"),
     entry!(close, Any, Allow, "dropping a descriptor (only the frozen set exists)"),
+    // std checks that an fd is still open before closing it (debug builds:
+    // the IPC stream is dropped at shutdown). Only F_GETFD, which reads the
+    // close-on-exec flag; F_DUPFD and friends would mint new fds.
+    entry!(fcntl, OneOf { arg: 1, values: &[libc::F_GETFD as u64] }, Allow, "std's fd check on drop"),
     // --- Memory. V8 reserves cage/code ranges with mmap(PROT_NONE), commits
     // and protects pages for the heap and JIT code (W^X via mprotect),
     // returns memory with madvise(DONTNEED/FREE) and munmap; malloc uses brk,
@@ -131,10 +136,10 @@ pub static ENTRIES: &[Entry] = &[
     entry!(futex, Any, Allow, "mutexes/condvars (watchdog, V8 locks)"),
     entry!(sched_yield, Any, Allow, "spin locks back off"),
     // glibc counts CPUs (affinity of pid 0 = ourselves) to size malloc
-    // arenas when a second thread first allocates.
-    // glibc's pthread_getattr_np asks for a thread's affinity by tid (std
-    // does this for every new thread's stack guard); it treats ENOSYS as
-    // "no such feature", so other pids get ENOSYS and learn nothing.
+    // arenas when a second thread first allocates. Its pthread_getattr_np
+    // asks for a thread's affinity by tid (std does so when a thread
+    // starts, for its stack guard) and treats ENOSYS as "no such feature":
+    // any pid but 0 gets ENOSYS and learns nothing.
     entry!(sched_getaffinity, OneOf { arg: 0, values: &[0] }, Allow, "malloc arena limit (own CPUs)"),
     entry!(
         sched_getaffinity,

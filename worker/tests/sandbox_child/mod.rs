@@ -122,6 +122,9 @@ pub fn main(mode: &str) -> ! {
     }
     drop(stop_watchdog);
     watchdog.join().expect("watchdog");
+    // Like serve: the IPC stream is dropped (closed) before exiting.
+    drop(input);
+    drop(ipc);
     std::process::exit(0)
 }
 
