@@ -24,7 +24,9 @@ use clap::Parser;
 use mcp_v8_shared::{WorkerConfig, WORKER_ARG};
 
 use crate::config::{Args, Config};
-use crate::exec::ExecService;
+use crate::exec::{ExecService, Stores};
+use crate::store::{spawn_heap_gc, HeapStore, SessionLocks, SessionStore, DEFAULT_GC_INTERVAL};
+use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 use crate::pool::WorkerPool;
 
@@ -98,6 +100,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "starting mcp-v8 {}",
         env!("CARGO_PKG_VERSION")
     );
+    let stores = open_stores(&config)?;
+    let shutdown = CancellationToken::new();
+    let (_gc_task, heap_gc) = spawn_heap_gc(
+        stores.heaps.clone(),
+        stores.sessions.clone(),
+        config.heap_retention,
+        DEFAULT_GC_INTERVAL,
+        shutdown.clone(),
+    );
     let pool = WorkerPool::start(
         config.workers,
         config.max_queue,
@@ -110,14 +121,39 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|why| anyhow::anyhow!("workers cannot start: {why}"))?;
     log_sandbox(&pool);
     tracing::info!(elapsed = ?started.elapsed(), "first worker ready");
-    let exec = Arc::new(ExecService::new(config.clone(), pool.clone(), metrics.clone()));
+    let exec = Arc::new(ExecService::new(config.clone(), pool.clone(), stores, metrics.clone()));
 
     let result = match config.http_port {
-        Some(port) => serve_http(config.clone(), exec, metrics, port).await,
+        Some(port) => {
+            let state =
+                http::AppState { config: config.clone(), exec, metrics, started, heap_gc };
+            serve_http(state, port).await
+        }
         None => mcp::stdio::serve_stdio(config.clone(), exec).await.map_err(Into::into),
     };
+    shutdown.cancel();
     pool.shutdown(SHUTDOWN_TIMEOUT).await;
     result
+}
+
+/// Opens the heap directory and the session database (creating them).
+fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    let heaps = HeapStore::open(&config.directory_path, config.max_heap_bytes)
+        .with_context(|| format!("cannot use --directory-path {}", config.directory_path.display()))?;
+    let sessions = SessionStore::open(&config.session_db_path).with_context(|| {
+        format!("cannot open --session-db-path {}", config.session_db_path.display())
+    })?;
+    tracing::info!(
+        heaps = %config.directory_path.display(),
+        sessions = %config.session_db_path.display(),
+        "stores open"
+    );
+    Ok(Stores {
+        heaps,
+        sessions,
+        locks: SessionLocks::new(),
+        v8_version: Arc::from(mcp_v8_worker::isolate::v8_version()),
+    })
 }
 
 /// Logs which sandbox layers the first ready worker has in force.
@@ -133,18 +169,12 @@ fn log_sandbox(pool: &WorkerPool) {
     }
 }
 
-async fn serve_http(
-    config: Arc<Config>,
-    exec: Arc<ExecService>,
-    metrics: Arc<Metrics>,
-    port: u16,
-) -> anyhow::Result<()> {
-    let addr = std::net::SocketAddr::new(config.http_host, port);
+async fn serve_http(state: http::AppState, port: u16) -> anyhow::Result<()> {
+    let addr = std::net::SocketAddr::new(state.config.http_host, port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!("listening on http://{addr}");
-    let state = http::AppState { config, exec, metrics, started: Instant::now() };
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -3,18 +3,33 @@
 //! [`ExecService::run`] validates a job against the configured limits, hands
 //! it to the worker pool, waits for the result and turns it into an
 //! [`ExecReport`], recording metrics on the way.
+//!
+//! Stateless jobs (no `heap`, no `session`) take the fast path: a pre-warmed
+//! isolate, no snapshot, nothing written. A job with `heap` starts from that
+//! verified heap and returns the hash of the new one. A job with `session`
+//! takes the session's turn (one run per session at a time, different
+//! sessions in parallel), starts from its latest heap, and on success
+//! stores the new heap *before* appending the history entry that makes it
+//! the latest; a failed run is recorded but does not advance the session.
+
+mod report;
+mod stores;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mcp_v8_shared::{ExecError, ExecRequest, JsValue};
+use mcp_v8_shared::ExecRequest;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+
+pub use stores::Stores;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pool::{ExitClass, JobOutcome, PoolError, WorkerPool};
+use crate::pool::{JobOutcome, PoolError, WorkerPool};
+use crate::store::{HeapHash, RunStatus, SessionEntry, SessionName, StoreError};
 
 /// One execution as a client asked for it.
 #[derive(Debug, Default)]
@@ -25,6 +40,10 @@ pub struct ExecJob {
     pub timeout_ms: Option<u64>,
     /// JS heap limit in MiB; `--heap-memory-max` when absent.
     pub heap_mb: Option<u32>,
+    /// Named session to resume and advance.
+    pub session: Option<String>,
+    /// Heap (SHA-256 hex) to start from, without a session.
+    pub heap: Option<String>,
     /// Cancelling this token stops the execution (MCP cancellation).
     pub cancel: CancellationToken,
 }
@@ -105,6 +124,13 @@ pub struct ExecReport {
     pub duration_ms: f64,
     /// Slot of the worker that ran it.
     pub worker: usize,
+    /// Hash of the heap after the run (stateful runs): the new heap on
+    /// success, the unchanged input heap otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heap: Option<String>,
+    /// The session the run belonged to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// Why a job was refused before or instead of running.
@@ -116,6 +142,8 @@ pub enum ExecServiceError {
     CodeTooLarge { len: u64, max: u64 },
     #[error(transparent)]
     Pool(#[from] PoolError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("the worker pool dropped the execution")]
     Dropped,
 }
@@ -126,6 +154,8 @@ pub struct ExecService {
     config: Arc<Config>,
     /// Where jobs run.
     pool: WorkerPool,
+    /// Heap files and sessions.
+    stores: Stores,
     /// Counters and histograms.
     metrics: Arc<Metrics>,
     /// Source of execution ids.
@@ -133,9 +163,9 @@ pub struct ExecService {
 }
 
 impl ExecService {
-    /// A service over `pool`.
-    pub fn new(config: Arc<Config>, pool: WorkerPool, metrics: Arc<Metrics>) -> Self {
-        ExecService { config, pool, metrics, next_id: AtomicU64::new(1) }
+    /// A service over `pool` and `stores`.
+    pub fn new(config: Arc<Config>, pool: WorkerPool, stores: Stores, metrics: Arc<Metrics>) -> Self {
+        ExecService { config, pool, stores, metrics, next_id: AtomicU64::new(1) }
     }
 
     /// The pool behind this service.
@@ -143,45 +173,87 @@ impl ExecService {
         &self.pool
     }
 
+    /// The heap and session stores behind this service.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
     /// Validates, runs and reports one job.
     pub async fn run(&self, job: ExecJob) -> Result<ExecReport, ExecServiceError> {
         let started = Instant::now();
-        let request = self.request_for(&job)?;
-        let timeout_ms = request.timeout_ms;
-        let heap_mb = request.heap_mb;
-        let pending = self.pool.submit(request, job.cancel.clone())?;
-        let done = pending.await.map_err(|_| ExecServiceError::Dropped)?;
-        let mut report = match done.outcome {
-            JobOutcome::Completed(response) => {
-                let output: Vec<OutputLine> = response
-                    .output
-                    .into_iter()
-                    .map(|l| OutputLine { level: l.level.as_str(), text: l.text })
-                    .collect();
-                let (status, result, error) = match response.outcome {
-                    Ok(value) => (ExecStatus::Ok, json_of(value), None),
-                    Err(e) => {
-                        let (status, error) = describe_error(e);
-                        (status, serde_json::Value::Null, Some(error))
-                    }
-                };
-                ExecReport {
-                    status,
-                    result,
-                    stdout: join_stdout(&output),
-                    output,
-                    output_truncated: response.output_truncated,
-                    error,
-                    duration_ms: 0.0,
-                    worker: done.worker,
-                }
+        let mut request = self.request_for(&job)?;
+        let mut report = match (&job.session, &job.heap) {
+            (Some(_), Some(_)) => {
+                return Err(ExecServiceError::InvalidRequest(
+                    "give either `session` or `heap`, not both".into(),
+                ))
             }
-            JobOutcome::Died(class) => died_report(class, done.worker, timeout_ms, heap_mb),
+            (None, None) => self.dispatch(request, &job.cancel).await?.0,
+            (None, Some(hash)) => {
+                let hash = HeapHash::parse(hash).map_err(StoreError::from)?;
+                request.heap = Some(self.stores.load(hash).await?);
+                request.snapshot = true;
+                let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
+                if let Some(bytes) = heap {
+                    report.heap = Some(self.stores.save(bytes).await?.to_string());
+                }
+                report
+            }
+            (Some(name), None) => {
+                let name = SessionName::parse(name).map_err(StoreError::from)?;
+                let _turn = self.stores.locks.lock(name.as_str()).await;
+                let input = self.stores.latest(&name).await?;
+                if let Some(hash) = input {
+                    request.heap = Some(self.stores.load(hash).await?);
+                }
+                request.snapshot = true;
+                let code_sha256 = hex::encode(Sha256::digest(job.code.as_bytes()));
+                let started_at = crate::store::now_unix_ms();
+                let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
+                let output = match heap {
+                    Some(bytes) => Some(self.stores.save(bytes).await?),
+                    None => None,
+                };
+                let entry = SessionEntry {
+                    index: 0,
+                    input_heap: input,
+                    output_heap: output,
+                    code_sha256,
+                    started_at,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    status: run_status(report.status, output.is_some()),
+                };
+                self.stores.append(&name, entry).await?;
+                report.heap = output.or(input).map(|h| h.to_string());
+                report.session = Some(name.as_str().to_string());
+                report
+            }
         };
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_secs_f64() * 1000.0;
         self.metrics.execution(report.status.as_str(), elapsed.as_secs_f64());
         Ok(report)
+    }
+
+    /// Hands a request to the pool and waits; returns the report and the
+    /// snapshot bytes of a successful stateful run.
+    async fn dispatch(
+        &self,
+        request: ExecRequest,
+        cancel: &CancellationToken,
+    ) -> Result<(ExecReport, Option<Vec<u8>>), ExecServiceError> {
+        let (timeout_ms, heap_mb) = (request.timeout_ms, request.heap_mb);
+        let pending = self.pool.submit(request, cancel.clone())?;
+        let done = pending.await.map_err(|_| ExecServiceError::Dropped)?;
+        Ok(match done.outcome {
+            JobOutcome::Completed(mut response) => {
+                let heap = response.heap.take().filter(|_| response.outcome.is_ok());
+                (report::answered(response, done.worker), heap)
+            }
+            JobOutcome::Died(class) => {
+                (report::died_report(class, done.worker, timeout_ms, heap_mb), None)
+            }
+        })
     }
 
     /// Checks limits and builds the wire request.
@@ -218,102 +290,15 @@ impl ExecService {
     }
 }
 
-
-
-/// `stdout`: the console text joined by newlines.
-fn join_stdout(output: &[OutputLine]) -> String {
-    output.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
-}
-
-/// The completion value as JSON.
-fn json_of(value: JsValue) -> serde_json::Value {
-    match value {
-        JsValue::Undefined => serde_json::Value::Null,
-        JsValue::Json(text) => {
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+/// The history status of a session run.
+fn run_status(status: ExecStatus, saved: bool) -> RunStatus {
+    match status {
+        ExecStatus::Ok if saved => RunStatus::Ok,
+        ExecStatus::Ok | ExecStatus::Error => RunStatus::Error,
+        ExecStatus::Timeout => RunStatus::Timeout,
+        ExecStatus::MemoryLimit => RunStatus::MemoryLimit,
+        ExecStatus::Crashed | ExecStatus::SandboxViolation | ExecStatus::Cancelled => {
+            RunStatus::Killed
         }
-        JsValue::Text(text) => serde_json::Value::String(text),
-    }
-}
-
-/// Status and client-facing error of a worker-reported failure.
-fn describe_error(error: ExecError) -> (ExecStatus, ErrorInfo) {
-    let message = error.to_string();
-    match error {
-        ExecError::Exception(e) => {
-            (ExecStatus::Error, ErrorInfo { name: e.name, message: e.message, stack: e.stack })
-        }
-        ExecError::Timeout { .. } => (ExecStatus::Timeout, info("TimeoutError", message)),
-        ExecError::MemoryLimit { .. } => (ExecStatus::MemoryLimit, info("MemoryLimitError", message)),
-        ExecError::BadSnapshot(_) | ExecError::SnapshotTooLarge { .. } => {
-            (ExecStatus::Error, info("HeapError", message))
-        }
-        ExecError::Protocol(_) => (ExecStatus::Crashed, info("InternalError", message)),
-    }
-}
-
-fn info(name: &str, message: String) -> ErrorInfo {
-    ErrorInfo { name: name.to_string(), message, stack: None }
-}
-
-/// The report for a job whose worker died.
-fn died_report(class: ExitClass, worker: usize, timeout_ms: u64, heap_mb: u32) -> ExecReport {
-    let (status, error) = match class {
-        ExitClass::TimeoutKill => (
-            ExecStatus::Timeout,
-            info("TimeoutError", format!("execution timed out after {timeout_ms} ms; worker killed")),
-        ),
-        ExitClass::Cancelled => {
-            (ExecStatus::Cancelled, info("CancelledError", "execution cancelled".into()))
-        }
-        ExitClass::SandboxViolation => (
-            ExecStatus::SandboxViolation,
-            info(
-                "SandboxViolation",
-                "the worker attempted a forbidden system call and was killed".into(),
-            ),
-        ),
-        ExitClass::V8Fatal => (
-            ExecStatus::Crashed,
-            info(
-                "WorkerCrashed",
-                format!("the worker crashed (V8 fatal error; heap limit was {heap_mb} MiB)"),
-            ),
-        ),
-        other => (
-            ExecStatus::Crashed,
-            info("WorkerCrashed", format!("the worker died ({})", other.as_str())),
-        ),
-    };
-    ExecReport {
-        status,
-        result: serde_json::Value::Null,
-        output: Vec::new(),
-        stdout: String::new(),
-        output_truncated: false,
-        error: Some(error),
-        duration_ms: 0.0,
-        worker,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_results_parse_and_text_stays_text() {
-        assert_eq!(json_of(JsValue::Json("{\"a\":1}".into())), serde_json::json!({"a": 1}));
-        assert_eq!(json_of(JsValue::Text("[Function: f]".into())), "[Function: f]");
-        assert_eq!(json_of(JsValue::Undefined), serde_json::Value::Null);
-    }
-
-    #[test]
-    fn stdout_joins_lines() {
-        let lines = vec![
-            OutputLine { level: "log", text: "a".into() },
-            OutputLine { level: "error", text: "b".into() },
-        ];
-        assert_eq!(join_stdout(&lines), "a\nb");
     }
 }

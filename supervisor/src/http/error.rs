@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::exec::ExecServiceError;
 use crate::pool::PoolError;
+use crate::store::{ErrorClass, StoreError};
 
 /// An error answer.
 #[derive(Debug)]
@@ -73,7 +74,32 @@ impl From<ExecServiceError> for AppError {
             ExecServiceError::Pool(PoolError::ShuttingDown) => {
                 AppError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
             }
+            ExecServiceError::Store(e) => e.into(),
             ExecServiceError::Dropped => AppError::internal("execution", e),
         }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        let (status, code) = match e.class() {
+            ErrorClass::BadRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ErrorClass::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ErrorClass::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorClass::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "heap_too_large"),
+            ErrorClass::Internal => {
+                // The message names the hash or session, never a path.
+                tracing::error!("store: {e:?}");
+                let message = match &e {
+                    StoreError::Heap(crate::store::HeapError::Io { .. })
+                    | StoreError::Session(crate::store::SessionError::Db { .. }) => {
+                        "storage failure; see the server log".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                return AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", message);
+            }
+        };
+        AppError::new(status, code, e.to_string())
     }
 }

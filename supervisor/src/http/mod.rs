@@ -2,6 +2,7 @@
 
 mod error;
 mod rest;
+mod sessions;
 mod status;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ pub use error::AppError;
 use crate::config::Config;
 use crate::exec::ExecService;
 use crate::metrics::Metrics;
+use crate::store::GcStatusHandle;
 
 /// State every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -27,12 +29,17 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When the server started, for uptime.
     pub started: Instant,
+    /// Outcome of the background heap garbage collector.
+    pub heap_gc: GcStatusHandle,
 }
 
 /// The router for the HTTP port.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/exec", post(rest::post_exec))
+        .route("/api/sessions", get(sessions::list_sessions))
+        .route("/api/sessions/{name}", get(sessions::get_session).delete(sessions::delete_session))
+        .route("/api/heaps/{hash}", get(sessions::get_heap))
         .route("/api/status", get(status::get_status))
         .route("/healthz", get(status::get_healthz))
         .route("/readyz", get(status::get_readyz))

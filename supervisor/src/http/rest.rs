@@ -20,6 +20,10 @@ struct ExecBody {
     timeout_ms: Option<u64>,
     /// JS heap limit in MiB.
     heap_mb: Option<u32>,
+    /// Session to resume and advance.
+    session: Option<String>,
+    /// Heap hash to start from.
+    heap: Option<String>,
 }
 
 /// How the body is to be read, from its content type.
@@ -77,6 +81,8 @@ pub async fn post_exec(
                 code: body.code,
                 timeout_ms: body.timeout_ms,
                 heap_mb: body.heap_mb,
+                session: body.session,
+                heap: body.heap,
                 ..ExecJob::default()
             }
         }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::pool::{resident_bytes, WorkerState, WorkerStatus};
+use crate::store::GcStatus;
 
 /// The `/api/status` document.
 #[derive(Serialize)]
@@ -22,6 +23,14 @@ struct StatusDoc {
     sandbox: SandboxDoc,
     pool: PoolDoc,
     workers: Vec<WorkerDoc>,
+    heaps: HeapsDoc,
+}
+
+#[derive(Serialize)]
+struct HeapsDoc {
+    directory: String,
+    sessions: usize,
+    gc: GcStatus,
 }
 
 #[derive(Serialize)]
@@ -126,6 +135,11 @@ pub async fn get_status(State(state): State<AppState>) -> impl IntoResponse {
             max_queue: pool.max_queue(),
         },
         workers: statuses.iter().map(|s| worker_doc(s, now)).collect(),
+        heaps: HeapsDoc {
+            directory: state.config.directory_path.display().to_string(),
+            sessions: state.exec.stores().sessions.session_count(),
+            gc: state.heap_gc.snapshot(),
+        },
     })
 }
 

@@ -18,6 +18,7 @@ use super::output::{tool_result, RunJsOutput};
 use super::progress::ProgressTicker;
 use super::McpServer;
 use crate::exec::{ExecJob, ExecServiceError};
+use crate::store::ErrorClass;
 use crate::pool::PoolError;
 
 /// Arguments of `run_js`.
@@ -103,6 +104,18 @@ fn refused(error: ExecServiceError) -> Result<CallToolResult, ErrorData> {
                 error.to_string(),
             )]))
         }
+        ExecServiceError::Store(e) => match e.class() {
+            ErrorClass::BadRequest | ErrorClass::NotFound => {
+                Err(ErrorData::invalid_params(e.to_string(), None))
+            }
+            ErrorClass::Conflict | ErrorClass::TooLarge => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(e.to_string())]))
+            }
+            ErrorClass::Internal => {
+                tracing::error!("MCP run_js: {e:?}");
+                Err(ErrorData::internal_error(e.to_string(), None))
+            }
+        },
         ExecServiceError::Dropped => {
             tracing::error!("MCP run_js: {error}");
             Err(ErrorData::internal_error(
