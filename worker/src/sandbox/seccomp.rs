@@ -210,6 +210,15 @@ mod tests {
     }
 
     #[test]
+    fn docs_list_every_syscall() {
+        let doc = include_str!("../../../docs/sandbox.md");
+        for entry in ENTRIES {
+            let row = format!("| `{}` |", entry.name);
+            assert!(doc.contains(&row), "docs/sandbox.md has no row for {}", entry.name);
+        }
+    }
+
+    #[test]
     fn compiles_for_every_supported_arch() {
         for arch in [TargetArch::x86_64, TargetArch::aarch64] {
             for debug in [false, true] {
