@@ -1,34 +1,218 @@
 //! Every V8 call of the worker lives under this module.
-//! (Stub: being implemented.)
+//!
+//! [`Engine`] runs each request in a fresh isolate that no earlier request
+//! touched. To keep that cheap, [`Engine::prepare`] (called while idle,
+//! after each response) drops the isolates of earlier runs and builds the
+//! next one ahead of time, so a stateless request only compiles and runs.
+//! Requests that need something else (another heap limit, a heap snapshot
+//! to restore or to take) build their isolate on demand.
+//!
+//! Files: `platform` (one-time V8 init), `create` (isolate + context),
+//! `bindings` (native globals, external references), `console`, `timers`,
+//! `inspect`/`inspect_text` (Node-style value formatting), `run` (compile,
+//! run, event loop, result), `tla` (top-level await), `limits` (heap and
+//! ArrayBuffer limits), `watchdog` (deadline), `snapshot` (heap
+//! snapshots), `state` (per-run state reached from callbacks).
 
-use mcp_v8_shared::{ExecRequest, ExecResponse, WorkerConfig};
+mod bindings;
+mod console;
+mod create;
+mod inspect;
+mod inspect_text;
+mod limits;
+mod platform;
+mod run;
+mod snapshot;
+mod state;
+mod timers;
+mod tla;
+mod watchdog;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant};
+
+use mcp_v8_shared::{ExecError, ExecRequest, ExecResponse, JsValue, WorkerConfig};
+
+use create::{Holder, Kind};
+use watchdog::Watchdog;
+
+/// Room kept in a response frame for everything but the result text.
+const FRAME_RESERVE: u64 = 64 * 1024;
 
 /// The V8 version string.
 pub fn v8_version() -> &'static str {
-    "unknown"
+    v8::V8::get_version()
 }
 
 /// Runs executions, one fresh isolate each.
-pub struct Engine {}
+pub struct Engine {
+    /// V8's platform, whose foreground tasks the event loop pumps.
+    platform: &'static v8::SharedRef<v8::Platform>,
+    /// Heap limit of the pre-warmed isolate, in MiB.
+    default_heap_mb: u32,
+    /// ArrayBuffer cap per isolate, in bytes.
+    max_array_buffer_bytes: u64,
+    /// Largest response frame; results that cannot fit are refused.
+    max_frame_bytes: u64,
+    /// The pre-warmed isolate for the next default request.
+    ready: Option<Holder>,
+    /// Isolates of finished runs, dropped newest first in `prepare`.
+    retired: Vec<Holder>,
+    /// The deadline watchdog (`None` only if its thread could not start).
+    watchdog: Option<Watchdog>,
+}
 
 impl Engine {
-    /// Initialises V8 (platform, ICU data) once per process.
-    pub fn new(_config: &WorkerConfig) -> Self {
-        Engine {}
+    /// Initialises V8 (platform, ICU data, entropy) once per process and
+    /// starts the watchdog thread. Call before the sandbox is sealed.
+    pub fn new(config: &WorkerConfig) -> Self {
+        let platform = platform::init(config.max_array_buffer_bytes);
+        let watchdog = match Watchdog::start() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("mcp-v8 worker: cannot start the watchdog thread: {e}");
+                None
+            }
+        };
+        Engine {
+            platform,
+            default_heap_mb: config.default_heap_mb.max(1),
+            max_array_buffer_bytes: config.max_array_buffer_bytes,
+            max_frame_bytes: config.max_frame_bytes,
+            ready: None,
+            retired: Vec::new(),
+            watchdog,
+        }
     }
 
-    /// Builds the next isolate ahead of time, while idle.
-    pub fn prepare(&mut self) {}
+    /// Drops the isolates of earlier runs and builds the next isolate and
+    /// context ahead of time, while idle.
+    pub fn prepare(&mut self) {
+        self.drop_retired();
+        if self.ready.is_none() {
+            match create::build(
+                Kind::Plain,
+                self.default_heap_mb,
+                self.max_array_buffer_bytes,
+            ) {
+                Ok(holder) => self.ready = Some(holder),
+                Err(e) => eprintln!("mcp-v8 worker: cannot pre-build an isolate: {e}"),
+            }
+        }
+    }
 
     /// Runs one request in a fresh isolate.
     pub fn execute(&mut self, req: ExecRequest) -> ExecResponse {
-        ExecResponse {
+        let started = Instant::now();
+        // Only non-empty when `prepare` was skipped.
+        self.drop_retired();
+        let mut response = ExecResponse {
             id: req.id,
-            outcome: Err(mcp_v8_shared::ExecError::Protocol("not implemented".into())),
+            outcome: Ok(JsValue::Undefined),
             output: Vec::new(),
             output_truncated: false,
             duration_us: 0,
             heap: None,
+        };
+        match self.execute_in_isolate(&req, started) {
+            Ok((outcome, output, heap)) => {
+                response.outcome = outcome;
+                response.output_truncated = output.truncated;
+                response.output = output.lines;
+                response.heap = heap;
+            }
+            Err(e) => response.outcome = Err(e),
         }
+        response.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        response
+    }
+
+    /// Picks or builds the isolate, runs, and snapshots when asked.
+    #[allow(clippy::type_complexity)]
+    fn execute_in_isolate(
+        &mut self,
+        req: &ExecRequest,
+        started: Instant,
+    ) -> Result<(Result<JsValue, ExecError>, state::Output, Option<Vec<u8>>), ExecError> {
+        let Some(watchdog) = self.watchdog.as_ref() else {
+            return Err(ExecError::Protocol(
+                "the worker has no watchdog thread".into(),
+            ));
+        };
+        let heap_mb = req.heap_mb.max(1);
+        let kind = match (&req.heap, req.snapshot) {
+            (Some(blob), true) => Some(Kind::CreatorFrom(blob.clone())),
+            (None, true) => Some(Kind::Creator),
+            (Some(blob), false) => Some(Kind::Restore(blob.clone())),
+            (None, false) if heap_mb == self.default_heap_mb && self.ready.is_some() => None,
+            (None, false) => Some(Kind::Plain),
+        };
+        let mut holder = match kind {
+            None => self
+                .ready
+                .take()
+                .ok_or_else(|| ExecError::Protocol("no isolate".into()))?,
+            Some(kind) => create::build(kind, heap_mb, self.max_array_buffer_bytes)?,
+        };
+        let deadline = started + Duration::from_millis(req.timeout_ms);
+        let budget = usize::try_from(self.max_frame_bytes).unwrap_or(usize::MAX);
+        let finished = run::run(&mut holder, req, deadline, watchdog, self.platform, budget);
+        let mut outcome = finished.outcome;
+        let mut heap = None;
+        if req.snapshot && outcome.is_ok() {
+            match (holder.isolate.take(), holder.context.take()) {
+                (Some(isolate), Some(context)) => match snapshot::create(isolate, context) {
+                    Some(blob) if blob.len() as u64 > req.max_snapshot_bytes => {
+                        outcome = Err(ExecError::SnapshotTooLarge {
+                            bytes: blob.len() as u64,
+                            max_bytes: req.max_snapshot_bytes,
+                        });
+                    }
+                    Some(blob) => heap = Some(blob),
+                    None => {
+                        outcome = Err(ExecError::Protocol(
+                            "V8 could not create a heap snapshot".into(),
+                        ))
+                    }
+                },
+                _ => {
+                    outcome = Err(ExecError::Protocol(
+                        "isolate not available for a snapshot".into(),
+                    ))
+                }
+            }
+        }
+        let room = self.max_frame_bytes.saturating_sub(
+            finished.output.bytes + heap.as_ref().map_or(0, |h| h.len() as u64) + FRAME_RESERVE,
+        );
+        if let Ok(JsValue::Json(text) | JsValue::Text(text)) = &outcome {
+            if text.len() as u64 > room {
+                outcome = Err(ExecError::Protocol(format!(
+                    "the result ({} bytes) does not fit in a response frame",
+                    text.len()
+                )));
+            }
+        }
+        if holder.isolate.is_some() {
+            self.retired.push(holder);
+        }
+        Ok((outcome, finished.output, heap))
+    }
+
+    /// Drops retired isolates, newest first (isolates are entered on
+    /// creation and must be exited in reverse order).
+    fn drop_retired(&mut self) {
+        while let Some(holder) = self.retired.pop() {
+            drop(holder);
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.drop_retired();
+        self.ready = None;
     }
 }

@@ -1,0 +1,389 @@
+//! One execution inside a prepared isolate: compile (with the top-level
+//! `await` rewrite), run, the event loop (microtasks, platform tasks,
+//! timers), and turning the completion value or the failure into the
+//! response.
+//!
+//! Event loop: run microtasks to completion; stop on an uncaught exception
+//! or an unhandled rejection; pump V8's foreground tasks; then fire the
+//! earliest due timer, or sleep until it is due (never past the deadline);
+//! repeat until no timer is left. The completion value, if a promise, is
+//! then read: fulfilled -> its value, rejected -> an exception, still
+//! pending -> `Promise { <pending> }`.
+
+use std::time::Instant;
+
+use mcp_v8_shared::{ExecError, ExecRequest, JsException, JsValue};
+use v8::{Global, Local, PinScope, Platform, SharedRef, Value};
+
+use super::create::Holder;
+use super::inspect::{self, Inspector};
+use super::state::{Output, Rejection, RunState};
+use super::tla;
+use super::watchdog::Watchdog;
+
+/// The try-catch scope a run executes in.
+type Tc<'a, 'b, 's, 'i> = v8::PinnedRef<'a, v8::TryCatch<'b, 's, v8::HandleScope<'i>>>;
+
+/// Resource name of the script in stack traces.
+const SCRIPT_NAME: &str = "script.js";
+
+/// Why a run stopped without a value.
+enum Stop {
+    /// The isolate was terminated (watchdog or heap limit).
+    Terminated,
+    /// The deadline passed while no JS was running (waiting for timers).
+    Deadline,
+    /// An uncaught exception or unhandled rejection.
+    Exception(JsException),
+}
+
+/// The result of [`run`].
+pub(crate) struct Finished {
+    /// The value or why there is none.
+    pub(crate) outcome: Result<JsValue, ExecError>,
+    /// Console output captured by the run.
+    pub(crate) output: Output,
+}
+
+/// Runs `req.code` in `holder`'s context until it settles, the deadline
+/// passes or a limit is hit. `result_budget` caps the inspect form of a
+/// non-JSON result.
+pub(crate) fn run(
+    holder: &mut Holder,
+    req: &ExecRequest,
+    deadline: Instant,
+    watchdog: &Watchdog,
+    platform: &SharedRef<Platform>,
+    result_budget: usize,
+) -> Finished {
+    let heap_mb = holder.heap_mb;
+    let (Some(isolate), Some(context)) = (holder.isolate.as_mut(), holder.context.as_ref()) else {
+        return Finished {
+            outcome: Err(ExecError::Protocol("isolate not available".into())),
+            output: Output::default(),
+        };
+    };
+    isolate.set_slot(RunState::new(req.max_output_bytes));
+    watchdog.arm(isolate.thread_safe_handle(), deadline);
+    let result = {
+        v8::scope!(let scope, isolate);
+        let local = Local::new(scope, context);
+        let scope = &mut v8::ContextScope::new(scope, local);
+        let scope: &mut PinScope = scope;
+        v8::tc_scope!(let tc, scope);
+        execute(tc, &req.code, deadline, platform, result_budget)
+    };
+    let fired = watchdog.disarm();
+    if fired || isolate.is_execution_terminating() {
+        isolate.cancel_terminate_execution();
+    }
+    // Dropping the run state releases its Globals (timers, rejections).
+    let output = isolate
+        .remove_slot::<RunState>()
+        .map(|state| state.output)
+        .unwrap_or_default();
+    let outcome = if holder.heap_guard.was_hit() {
+        Err(ExecError::MemoryLimit { heap_mb })
+    } else {
+        match result {
+            Ok(value) => Ok(value),
+            Err(Stop::Terminated | Stop::Deadline) => Err(ExecError::Timeout {
+                timeout_ms: req.timeout_ms,
+            }),
+            Err(Stop::Exception(e)) => Err(ExecError::Exception(e)),
+        }
+    };
+    Finished { outcome, output }
+}
+
+/// Compiles, runs, drives the event loop and converts the result.
+fn execute<'s>(
+    tc: &mut Tc<'_, '_, 's, '_>,
+    code: &str,
+    deadline: Instant,
+    platform: &SharedRef<Platform>,
+    result_budget: usize,
+) -> Result<JsValue, Stop> {
+    let script = compile(tc, code)?;
+    let Some(value) = script.run(tc) else {
+        return Err(caught(tc));
+    };
+    let promise = Local::<v8::Promise>::try_from(value).ok();
+    event_loop(tc, promise, deadline, platform)?;
+    let value = match promise {
+        None => value,
+        Some(promise) => match promise.state() {
+            v8::PromiseState::Fulfilled => promise.result(tc),
+            v8::PromiseState::Rejected => {
+                let reason = promise.result(tc);
+                return Err(Stop::Exception(exception_of(tc, reason)));
+            }
+            v8::PromiseState::Pending => return Ok(JsValue::Text("Promise { <pending> }".into())),
+        },
+    };
+    to_js_value(tc, value, result_budget)
+}
+
+/// The origin naming the script in stack traces.
+fn origin<'s>(scope: &PinScope<'s, '_>) -> Option<v8::ScriptOrigin<'s>> {
+    let name = v8::String::new(scope, SCRIPT_NAME)?;
+    Some(v8::ScriptOrigin::new(
+        scope,
+        name.into(),
+        0,
+        0,
+        false,
+        0,
+        None,
+        false,
+        false,
+        false,
+        None,
+    ))
+}
+
+/// Compiles `code` without reporting failures (for TLA candidates).
+fn try_compile<'s>(tc: &mut Tc<'_, '_, 's, '_>, code: &str) -> Option<Local<'s, v8::Script>> {
+    let source = v8::String::new(tc, code)?;
+    let origin = origin(tc)?;
+    let script = v8::Script::compile(tc, source, Some(&origin));
+    if script.is_none() {
+        tc.reset();
+    }
+    script
+}
+
+/// Compiles `code` as a classic script, falling back to the top-level
+/// `await` rewrite (see `tla.rs`) when the script fails to parse.
+fn compile<'s>(tc: &mut Tc<'_, '_, 's, '_>, code: &str) -> Result<Local<'s, v8::Script>, Stop> {
+    let Some(source) = v8::String::new(tc, code) else {
+        return Err(Stop::Exception(JsException {
+            name: "RangeError".into(),
+            message: "script source is too large".into(),
+            stack: None,
+        }));
+    };
+    let origin = origin(tc);
+    if let Some(script) = v8::Script::compile(tc, source, origin.as_ref()) {
+        return Ok(script);
+    }
+    let first = caught(tc);
+    let is_syntax = matches!(&first, Stop::Exception(e) if e.name == "SyntaxError");
+    if is_syntax && tla::mentions_await(code) {
+        tc.reset();
+        for (head, tail) in tla::candidates(code) {
+            if let Some(script) = try_compile(tc, &tla::wrap_with_tail(&head, &tail)) {
+                return Ok(script);
+            }
+        }
+        if let Some(script) = try_compile(tc, &tla::wrap_whole(code)) {
+            return Ok(script);
+        }
+    }
+    Err(first)
+}
+
+/// The failure currently held by `tc` (after a call returned `None`).
+fn caught(tc: &mut Tc) -> Stop {
+    if tc.has_terminated() || tc.is_execution_terminating() {
+        return Stop::Terminated;
+    }
+    let Some(exception) = tc.exception() else {
+        return Stop::Terminated;
+    };
+    let location = tc.message().and_then(|m| {
+        let line = m.get_line_number(tc)?;
+        Some(format!("{SCRIPT_NAME}:{line}:{}", m.get_start_column() + 1))
+    });
+    let mut e = exception_of(tc, exception);
+    tc.reset();
+    // Compile errors carry no frames; add where they happened.
+    if let (Some(loc), Some(stack)) = (location, e.stack.as_mut()) {
+        if !stack.contains("\n    at ") {
+            stack.push_str(&format!("\n    at {loc}"));
+        }
+    }
+    Stop::Exception(e)
+}
+
+/// Describes a thrown value: an Error's name, message and stack, or, for
+/// anything else, name `Uncaught` and its inspect form.
+pub(crate) fn exception_of(scope: &PinScope, value: Local<Value>) -> JsException {
+    if value.is_native_error() {
+        if let Ok(obj) = Local::<v8::Object>::try_from(value) {
+            return JsException {
+                name: inspect::get_str(scope, obj, "name").unwrap_or_else(|| "Error".into()),
+                message: inspect::get_str(scope, obj, "message").unwrap_or_default(),
+                stack: inspect::get_str(scope, obj, "stack"),
+            };
+        }
+    }
+    JsException {
+        name: "Uncaught".into(),
+        message: Inspector::new(scope, 64 * 1024).inspect(value),
+        stack: None,
+    }
+}
+
+/// Whether the isolate is being terminated.
+fn terminating(tc: &Tc) -> bool {
+    tc.has_terminated() || tc.is_execution_terminating()
+}
+
+/// Runs microtasks, platform tasks and timers until none are left.
+fn event_loop(
+    tc: &mut Tc,
+    result: Option<Local<v8::Promise>>,
+    deadline: Instant,
+    platform: &SharedRef<Platform>,
+) -> Result<(), Stop> {
+    loop {
+        tc.perform_microtask_checkpoint();
+        if terminating(tc) {
+            return Err(Stop::Terminated);
+        }
+        check_uncaught(tc, result)?;
+        let mut pumped = false;
+        while Platform::pump_message_loop(platform, tc, false) {
+            pumped = true;
+            if terminating(tc) {
+                return Err(Stop::Terminated);
+            }
+        }
+        if pumped {
+            continue;
+        }
+        let Some(due) = tc.get_slot::<RunState>().and_then(|s| s.timers.next_due()) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Stop::Deadline);
+        }
+        if due > now {
+            std::thread::sleep(due.min(deadline) - now);
+            continue;
+        }
+        fire_timer(tc, now)?;
+    }
+}
+
+/// Fires the earliest due timer (re-queueing an interval first, so that
+/// `clearInterval` inside the callback works).
+fn fire_timer(tc: &mut Tc, now: Instant) -> Result<(), Stop> {
+    let Some(state) = tc.get_slot_mut::<RunState>() else {
+        return Ok(());
+    };
+    let Some(timer) = state.timers.pop_due(now) else {
+        return Ok(());
+    };
+    if let Some(period) = timer.repeat {
+        state.timers.insert(
+            now + period,
+            super::state::Timer {
+                id: timer.id,
+                callback: timer.callback.clone(),
+                args: timer.args.clone(),
+                repeat: timer.repeat,
+            },
+        );
+    }
+    let callback = Local::new(tc, &timer.callback);
+    let args: Vec<Local<Value>> = timer.args.iter().map(|a| Local::new(tc, a)).collect();
+    let this = v8::undefined(tc).into();
+    if callback.call(tc, this, &args).is_none() {
+        return Err(caught(tc));
+    }
+    Ok(())
+}
+
+/// Reports an exception thrown where nothing could catch it (a microtask
+/// callback) or a rejection nobody handled, except the result promise,
+/// which `execute` reports itself.
+fn check_uncaught(tc: &mut Tc, result: Option<Local<v8::Promise>>) -> Result<(), Stop> {
+    let Some(state) = tc.get_slot_mut::<RunState>() else {
+        return Ok(());
+    };
+    if let Some(uncaught) = state.uncaught.take() {
+        let value = Local::new(tc, &uncaught);
+        return Err(Stop::Exception(exception_of(tc, value)));
+    }
+    let pos = state
+        .rejections
+        .iter()
+        .position(|r| result.is_none_or(|p| r.promise != p));
+    let Some(pos) = pos else {
+        return Ok(());
+    };
+    let rejection: Rejection = state.rejections.swap_remove(pos);
+    let reason = Local::new(tc, &rejection.reason);
+    Err(Stop::Exception(exception_of(tc, reason)))
+}
+
+/// Converts the completion value: `Undefined`, `Json` when JSON.stringify
+/// yields text, otherwise `Text` (inspect form).
+fn to_js_value(tc: &mut Tc, value: Local<Value>, budget: usize) -> Result<JsValue, Stop> {
+    if value.is_undefined() {
+        return Ok(JsValue::Undefined);
+    }
+    if value.is_function() || value.is_symbol() || value.is_big_int() {
+        return Ok(JsValue::Text(Inspector::new(tc, budget).inspect(value)));
+    }
+    match v8::json::stringify(tc, value) {
+        Some(json) => {
+            let text = json.to_rust_string_lossy(tc);
+            if text == "undefined" {
+                Ok(JsValue::Text(Inspector::new(tc, budget).inspect(value)))
+            } else {
+                Ok(JsValue::Json(text))
+            }
+        }
+        None => {
+            if terminating(tc) {
+                return Err(Stop::Terminated);
+            }
+            tc.reset();
+            Ok(JsValue::Text(Inspector::new(tc, budget).inspect(value)))
+        }
+    }
+}
+
+/// Promise rejection tracking: remembers rejections without a handler and
+/// forgets them when a handler is attached later.
+pub(crate) extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {
+    v8::callback_scope!(unsafe scope, &msg);
+    let promise = msg.get_promise();
+    match msg.get_event() {
+        v8::PromiseRejectEvent::PromiseRejectWithNoHandler => {
+            let reason = msg
+                .get_value()
+                .unwrap_or_else(|| v8::undefined(scope).into());
+            let rejection = Rejection {
+                promise: Global::new(scope, promise),
+                reason: Global::new(scope, reason),
+            };
+            if let Some(state) = scope.get_slot_mut::<RunState>() {
+                state.rejections.push(rejection);
+            }
+        }
+        v8::PromiseRejectEvent::PromiseHandlerAddedAfterReject => {
+            if let Some(state) = scope.get_slot_mut::<RunState>() {
+                state.rejections.retain(|r| r.promise != promise);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Message listener: V8 reports here exceptions that no script frame
+/// could catch (thrown by a `queueMicrotask` callback). The first one ends
+/// the run.
+pub(crate) extern "C" fn on_message(message: Local<v8::Message>, exception: Local<Value>) {
+    v8::callback_scope!(unsafe scope, message);
+    let exception = Global::new(scope, exception);
+    if let Some(state) = scope.get_slot_mut::<RunState>() {
+        if state.uncaught.is_none() {
+            state.uncaught = Some(exception);
+        }
+    }
+}
