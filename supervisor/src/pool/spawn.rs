@@ -20,6 +20,8 @@ use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use super::exit_class::ExitClass;
+
 /// How long a new worker may take to say Hello and to report Ready.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -35,6 +37,8 @@ pub enum SpawnError {
     HandshakeTimeout(Duration),
     #[error("worker closed its socket during the handshake")]
     Closed,
+    #[error("worker died during the handshake ({class}): {cause}")]
+    Died { class: &'static str, cause: Box<SpawnError> },
     #[error("worker speaks protocol {found}, supervisor speaks {expected}")]
     ProtocolMismatch { found: u32, expected: u32 },
     #[error("worker sent {0} during the handshake")]
@@ -126,10 +130,25 @@ pub async fn spawn_worker(worker_id: usize, config: &WorkerConfig) -> Result<Spa
             _ => Err(SpawnError::Unexpected("a non-Ready frame")),
         }
     };
-    let (hello, sandbox) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+    let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
         .await
-        .map_err(|_| SpawnError::HandshakeTimeout(HANDSHAKE_TIMEOUT))??;
-    Ok(Spawned { child, conn, hello, sandbox })
+        .unwrap_or(Err(SpawnError::HandshakeTimeout(HANDSHAKE_TIMEOUT)));
+    match outcome {
+        Ok((hello, sandbox)) => Ok(Spawned { child, conn, hello, sandbox }),
+        Err(cause) => {
+            // Say how the process ended: a SIGSYS here means the sandbox
+            // allowlist lacks a syscall the start-up needs.
+            let _ = child.start_kill();
+            let class = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                Ok(Ok(status)) => ExitClass::from_status(status, Some(ExitClass::Retired)).as_str(),
+                _ => "unknown",
+            };
+            match cause {
+                SpawnError::Fatal(_) => Err(cause),
+                cause => Err(SpawnError::Died { class, cause: Box::new(cause) }),
+            }
+        }
+    }
 }
 
 /// Sends one request frame.
