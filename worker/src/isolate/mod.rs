@@ -76,7 +76,7 @@ impl Engine {
                 None
             }
         };
-        Engine {
+        let mut engine = Engine {
             platform,
             default_heap_mb: config.default_heap_mb.max(1),
             max_array_buffer_bytes: config.max_array_buffer_bytes,
@@ -84,6 +84,48 @@ impl Engine {
             ready: None,
             retired: Vec::new(),
             watchdog,
+        };
+        engine.warm_up();
+        engine
+    }
+
+    /// Makes V8, ICU, absl and glibc load what they load lazily, while
+    /// files may still be opened (see `sandbox::warmup`): runs
+    /// `WARM_UP_SCRIPT` through the normal run path (watchdog included) in
+    /// a throw-away isolate, then one GC on this thread, which is the
+    /// thread that will run JavaScript.
+    fn warm_up(&mut self) {
+        let Some(watchdog) = self.watchdog.as_ref() else {
+            return;
+        };
+        let mut holder = match create::build(
+            Kind::Plain,
+            self.default_heap_mb,
+            self.max_array_buffer_bytes,
+        ) {
+            Ok(holder) => holder,
+            Err(e) => {
+                eprintln!("mcp-v8 worker: warm-up isolate failed: {e}");
+                return;
+            }
+        };
+        let req = ExecRequest {
+            id: 0,
+            code: crate::sandbox::WARM_UP_SCRIPT.to_string(),
+            timeout_ms: 10_000,
+            heap_mb: self.default_heap_mb,
+            max_output_bytes: 0,
+            heap: None,
+            snapshot: false,
+            max_snapshot_bytes: 0,
+        };
+        let deadline = Instant::now() + Duration::from_millis(req.timeout_ms);
+        let finished = run::run(&mut holder, &req, deadline, watchdog, self.platform, 4096);
+        if let Err(e) = finished.outcome {
+            eprintln!("mcp-v8 worker: warm-up script failed: {e}");
+        }
+        if let Some(isolate) = holder.isolate.as_mut() {
+            isolate.low_memory_notification();
         }
     }
 

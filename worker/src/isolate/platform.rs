@@ -20,28 +20,6 @@ use v8::{Platform, SharedRef};
 /// foreground task queue.
 static PLATFORM: OnceLock<SharedRef<Platform>> = OnceLock::new();
 
-/// Fills `buf` from the kernel's CSPRNG with getrandom(2).
-///
-/// V8 seeds its per-isolate random number generators (Math.random, hash
-/// seeds, ASLR hints) from this. Without it V8 falls back to opening
-/// `/dev/urandom`, which the sandbox forbids.
-fn entropy_source(buf: &mut [u8]) -> bool {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let rest = &mut buf[filled..];
-        // SAFETY: `rest` is a valid, writable buffer of `rest.len()` bytes.
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return false;
-        }
-        filled += n as usize;
-    }
-    true
-}
-
 /// Called by V8 just before it aborts the process on a fatal error (OOM
 /// that could not be averted, failed CHECK, corrupt snapshot). stderr is
 /// captured by the supervisor.
@@ -61,7 +39,10 @@ pub(crate) fn v8_flags(max_array_buffer_bytes: u64) -> String {
 pub(crate) fn init(max_array_buffer_bytes: u64) -> &'static SharedRef<Platform> {
     PLATFORM.get_or_init(|| {
         v8::V8::set_flags_from_string(&v8_flags(max_array_buffer_bytes));
-        v8::V8::set_entropy_source(entropy_source);
+        // V8 seeds its random number generators (Math.random, hash seeds)
+        // from this; without it, every new context opens /dev/urandom,
+        // which the sealed sandbox forbids.
+        v8::V8::set_entropy_source(crate::sandbox::fill_random);
         // The ICU data must be in place before V8 initialises, or the first
         // Intl call spends minutes enumerating locales.
         if let Err(e) = v8::icu::set_common_data_78(deno_core_icudata::ICU_DATA) {
@@ -78,15 +59,6 @@ pub(crate) fn init(max_array_buffer_bytes: u64) -> &'static SharedRef<Platform> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entropy_fills_buffer() {
-        let mut a = [0u8; 64];
-        let mut b = [0u8; 64];
-        assert!(entropy_source(&mut a));
-        assert!(entropy_source(&mut b));
-        assert_ne!(a, b);
-    }
 
     #[test]
     fn wasm_pages_follow_the_array_buffer_cap() {

@@ -217,6 +217,7 @@ fn limits(engine: &mut Engine) {
         "while (true) {}",
         "function f() { Promise.resolve().then(f) } f()",
         "setInterval(() => {}, 1)",
+        "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)",
         "console.log('before'); await new Promise(() => { setInterval(() => {}, 1) })",
     ];
     for code in loops {
