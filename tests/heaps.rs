@@ -1,0 +1,237 @@
+//! End-to-end tests of persistent heaps and named sessions: real binary,
+//! real heap files and sled database in temp directories, restarts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+use serde_json::{json, Value};
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+fn exec(server: &Server, body: Value) -> (u16, Value) {
+    let resp = client().post(server.url("/api/exec")).json(&body).send().unwrap();
+    (resp.status().as_u16(), resp.json().unwrap())
+}
+
+fn in_session(server: &Server, session: &str, code: &str) -> Value {
+    let (status, body) = exec(server, json!({ "code": code, "session": session }));
+    assert_eq!(status, 200, "{code}: {body}");
+    body
+}
+
+fn get(server: &Server, path: &str) -> (u16, Value) {
+    let resp = client().get(server.url(path)).send().unwrap();
+    (resp.status().as_u16(), resp.json().unwrap())
+}
+
+#[test]
+fn globals_survive_across_calls_and_a_restart() {
+    let mut server = Server::start(&[]);
+    let first = in_session(
+        &server,
+        "s1",
+        "var v = 1; let l = 2; const c = 3; function f() { return 4 } \
+         class K { five() { return 5 } } const m = new Map([['six', 6]]); \
+         const s = new Set([7]); const t = new Uint8Array([8]); 'stored'",
+    );
+    assert_eq!(first["status"], "ok", "{first}");
+    assert_eq!(first["session"], "s1");
+    let heap = first["heap"].as_str().unwrap().to_string();
+    assert_eq!(heap.len(), 64, "{first}");
+    let code = "[v, l, c, f(), new K().five(), m.get('six'), [...s][0], t[0]]";
+    let second = in_session(&server, "s1", code);
+    assert_eq!(second["result"], json!([1, 2, 3, 4, 5, 6, 7, 8]), "{second}");
+    assert_ne!(second["heap"], first["heap"]);
+
+    let data = server.data.clone();
+    server.stop();
+    let server = Server::start_in(&data, &[]);
+    let third = in_session(&server, "s1", code);
+    assert_eq!(third["result"], json!([1, 2, 3, 4, 5, 6, 7, 8]), "after restart: {third}");
+    let console = in_session(&server, "s1", "console.log('still', c); setTimeout(() => console.log('timer'), 1)");
+    assert_eq!(console["stdout"], "still 3\ntimer", "console and timers re-attached: {console}");
+    let (status, meta) = get(&server, &format!("/api/heaps/{heap}"));
+    assert_eq!(status, 200, "{meta}");
+    assert!(meta["size_bytes"].as_u64().unwrap() > 1000, "{meta}");
+    assert!(meta["v8_version"].as_str().unwrap().starts_with("15."), "{meta}");
+}
+
+#[test]
+fn sessions_are_isolated_and_failed_runs_do_not_advance() {
+    let server = Server::start(&[]);
+    in_session(&server, "alpha", "var who = 'alpha'");
+    in_session(&server, "beta", "var who = 'beta'");
+    assert_eq!(in_session(&server, "alpha", "who")["result"], "alpha");
+    assert_eq!(in_session(&server, "beta", "who")["result"], "beta");
+    let none = in_session(&server, "gamma", "typeof who");
+    assert_eq!(none["result"], "undefined");
+
+    let good = in_session(&server, "alpha", "var n = 1; n");
+    let failed = in_session(&server, "alpha", "n = 100; throw new Error('no')");
+    assert_eq!(failed["status"], "error");
+    assert_eq!(failed["heap"], good["heap"], "a failed run keeps the previous heap: {failed}");
+    let timed_out = exec(&server, json!({"code": "n = 200; while(true){}", "session": "alpha", "timeout_ms": 200})).1;
+    assert_eq!(timed_out["status"], "timeout");
+    assert_eq!(in_session(&server, "alpha", "n")["result"], 1);
+
+    let (status, doc) = get(&server, "/api/sessions/alpha");
+    assert_eq!(status, 200, "{doc}");
+    let history = doc["history"]["items"].as_array().unwrap();
+    let statuses: Vec<&str> = history.iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["ok", "ok", "ok", "error", "timeout", "ok"], "{doc}");
+    assert_eq!(history[3]["output_heap"], Value::Null);
+
+    let (status, page) = get(&server, "/api/sessions?limit=2");
+    assert_eq!(status, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = get(&server, &format!("/api/sessions?limit=2&cursor={cursor}"));
+    assert_eq!(rest["items"][0]["name"], "gamma", "{rest}");
+
+    let (status, page) = get(&server, "/api/sessions/alpha?limit=2");
+    assert_eq!(status, 200);
+    assert_eq!(page["history"]["items"].as_array().unwrap().len(), 2);
+    assert!(page["history"]["next_cursor"].is_string());
+
+    let resp = client().delete(server.url("/api/sessions/beta")).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(get(&server, "/api/sessions/beta").0, 404);
+    assert_eq!(client().delete(server.url("/api/sessions/beta")).send().unwrap().status().as_u16(), 404);
+}
+
+#[test]
+fn heaps_by_hash_fork_without_forking_randomness() {
+    let server = Server::start(&[]);
+    let (status, base) = exec(&server, json!({ "code": "var base = 10; base", "session": "r" }));
+    assert_eq!(status, 200, "{base}");
+    let hash = base["heap"].as_str().unwrap();
+    let run = |code: &str| {
+        let (status, body) = exec(&server, json!({ "code": code, "heap": hash }));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let a = run("[base, Math.random(), Math.random()]");
+    let b = run("[base, Math.random(), Math.random()]");
+    assert_eq!(a["result"][0], 10);
+    assert_ne!(a["result"], b["result"], "two resumes of one heap drew the same numbers");
+    assert!(a["heap"].is_string() && a["session"].is_null(), "{a}");
+    let c = run("crypto.getRandomValues(new Uint32Array(2)).join()");
+    let d = run("crypto.getRandomValues(new Uint32Array(2)).join()");
+    if c["status"] == "ok" {
+        assert_ne!(c["result"], d["result"]);
+    }
+}
+
+#[test]
+fn unknown_bad_and_conflicting_references_are_clear_errors() {
+    let server = Server::start(&[]);
+    let missing = "0".repeat(64);
+    let (status, body) = exec(&server, json!({ "code": "1", "heap": missing }));
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&missing), "{body}");
+    let (status, body) = exec(&server, json!({ "code": "1", "heap": "xyz" }));
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = exec(&server, json!({ "code": "1", "heap": missing, "session": "a" }));
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = exec(&server, json!({ "code": "1", "session": "bad name/with slash" }));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(get(&server, "/api/sessions/nope").0, 404);
+    assert_eq!(get(&server, &format!("/api/heaps/{missing}")).0, 404);
+    assert_eq!(get(&server, "/api/heaps/not-a-hash").0, 400);
+}
+
+#[test]
+fn corrupt_and_foreign_heap_files_are_refused_and_the_server_keeps_serving() {
+    let server = Server::start(&[]);
+    let heap_of = |session: &str| {
+        in_session(&server, session, "var x = 1")["heap"].as_str().unwrap().to_string()
+    };
+    let heaps_dir = server.data.join("heaps");
+
+    let corrupt = heap_of("corrupt");
+    let path = heaps_dir.join(&corrupt);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let (status, body) = exec(&server, json!({ "code": "x", "session": "corrupt" }));
+    assert_eq!(status, 500, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&corrupt), "{body}");
+
+    let truncated = heap_of("truncated");
+    let path = heaps_dir.join(&truncated);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let (status, body) = exec(&server, json!({ "code": "x", "heap": truncated }));
+    assert_eq!(status, 500, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&truncated), "{body}");
+
+    let foreign = heap_of("foreign");
+    let path = heaps_dir.join(&foreign);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let (status, body) = exec(&server, json!({ "code": "x", "session": "foreign" }));
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&foreign), "{body}");
+
+    assert_eq!(in_session(&server, "healthy", "var y = 2; y")["result"], 2);
+    let (status, _) = get(&server, "/readyz");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn twenty_concurrent_runs_on_one_session_apply_in_some_serial_order() {
+    let server = Server::start(&[]);
+    let code = "globalThis.counter = (globalThis.counter ?? 0) + 1; counter";
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let url = server.url("/api/exec");
+            std::thread::spawn(move || {
+                let body = json!({ "code": code, "session": "counter" });
+                client().post(url).json(&body).send().unwrap().json::<Value>().unwrap()
+            })
+        })
+        .collect();
+    let mut seen: Vec<u64> = handles
+        .into_iter()
+        .map(|h| {
+            let body = h.join().unwrap();
+            assert_eq!(body["status"], "ok", "{body}");
+            body["result"].as_u64().unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=20).collect::<Vec<u64>>());
+    let (_, doc) = get(&server, "/api/sessions/counter?limit=100");
+    assert_eq!(doc["history"]["items"].as_array().unwrap().len(), 20, "{doc}");
+    assert_eq!(in_session(&server, "counter", "counter")["result"], 20);
+}
+
+#[test]
+fn gc_removes_unreferenced_heaps_and_keeps_referenced_ones() {
+    let mut server = Server::start(&[]);
+    let kept = in_session(&server, "keep", "var k = 1")["heap"].as_str().unwrap().to_string();
+    let (_, forked) = exec(&server, json!({ "code": "k + 1", "heap": kept }));
+    let orphan = forked["heap"].as_str().unwrap().to_string();
+    let heaps_dir = server.data.join("heaps");
+    assert!(heaps_dir.join(&orphan).exists());
+    let data = server.data.clone();
+    server.stop();
+    std::thread::sleep(Duration::from_millis(1100));
+    // The collector runs once at start-up; a 1 s retention makes the orphan old enough.
+    let server = Server::start_in(&data, &["--heap-retention", "1s"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while heaps_dir.join(&orphan).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!heaps_dir.join(&orphan).exists(), "unreferenced heap was not collected");
+    assert!(heaps_dir.join(&kept).exists(), "referenced heap was collected");
+    let (_, status) = get(&server, "/api/status");
+    assert!(status["heaps"]["gc"]["total_removed"].as_u64().unwrap() >= 1, "{status}");
+    assert_eq!(in_session(&server, "keep", "k")["result"], 1);
+}
