@@ -175,6 +175,7 @@ fn attacks_die_of_sigsys() {
         ("execve", libc::SYS_execve),
         ("ptrace", libc::SYS_ptrace),
         ("kill", libc::SYS_kill),
+        ("sched_other", libc::SYS_sched_getparam),
     ];
     for (name, syscall) in attacks {
         let mut child = Child::spawn("sealed");
@@ -200,7 +201,8 @@ fn attacks_succeed_without_sandbox() {
     // The control for the test above: the same calls, unsandboxed, do reach
     // the kernel, so a SIGSYS above is the filter's doing.
     let mut child = Child::spawn("off");
-    for name in ["open", "socket", "connect", "fork", "clone_process", "clone3", "thread", "kill"] {
+    let names = ["open", "socket", "connect", "fork", "clone_process", "clone3", "thread", "kill", "sched_other"];
+    for name in names {
         match child.attack(name) {
             Reply::Err(text) => println!("    {name:<14} unsandboxed: {text}"),
             other => panic!("{name} unsandboxed: {other:?}"),
@@ -240,6 +242,17 @@ fn v8_fatal_error_is_not_sigsys() {
     println!("    OOM ended with signal {}", signal.unwrap());
 }
 
+fn threads_may_read_their_own_scheduling() {
+    // absl::Mutex (V8's locks) reads a waiting thread's priority by tid;
+    // the filter allows exactly the worker's own threads.
+    let mut child = Child::spawn("sealed");
+    match child.command("sched") {
+        Reply::Ok(text) => assert_eq!(text, "main rc=0,prio=0,policy=0 watchdog rc=0,prio=0,policy=0"),
+        other => panic!("sched: {other:?}\n{}", child.post_mortem()),
+    }
+    child.exit_cleanly();
+}
+
 fn abort_is_sigabrt() {
     // Rust's abort and V8's non-trap fatal paths end in abort(), which
     // raises SIGABRT at itself; the filter allows tgkill at our own pid.
@@ -264,6 +277,7 @@ fn main() {
         ("debug_mode_logs_instead_of_killing", debug_mode_logs_instead_of_killing),
         ("v8_fatal_error_is_not_sigsys", v8_fatal_error_is_not_sigsys),
         ("abort_is_sigabrt", abort_is_sigabrt),
+        ("threads_may_read_their_own_scheduling", threads_may_read_their_own_scheduling),
     ];
     support::run_cases(cases, &args[1..]);
 }

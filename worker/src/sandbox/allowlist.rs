@@ -24,6 +24,9 @@ pub enum Args {
     /// Argument `arg` equals the worker's own pid (filled in when the
     /// filter is built; the worker never changes pid).
     OwnPid { arg: u8 },
+    /// Argument `arg` is 0 (the caller) or the tid of one of the worker's
+    /// threads (listed when the filter is built; none can be added later).
+    OwnThread { arg: u8 },
 }
 
 /// What the filter does when the syscall (and its [`Args`]) match.
@@ -97,6 +100,8 @@ mod sys {
     pub const set_robust_list: i64 = libc::SYS_set_robust_list;
     pub const rseq: i64 = libc::SYS_rseq;
     pub const sched_getaffinity: i64 = libc::SYS_sched_getaffinity;
+    pub const sched_getparam: i64 = libc::SYS_sched_getparam;
+    pub const sched_getscheduler: i64 = libc::SYS_sched_getscheduler;
 }
 
 use Args::*;
@@ -147,6 +152,11 @@ pub static ENTRIES: &[Entry] = &[
         Errno(libc::ENOSYS),
         "pthread_getattr_np copes with ENOSYS; no peeking at other pids"
     ),
+    // A contended absl::Mutex (V8's locks, e.g. the watchdog interrupting a
+    // running isolate) reads the waiting thread's priority with
+    // pthread_getschedparam, which asks the kernel once per thread.
+    entry!(sched_getparam, OwnThread { arg: 0 }, Allow, "absl::Mutex reads a waiter's priority"),
+    entry!(sched_getscheduler, OwnThread { arg: 0 }, Allow, "absl::Mutex reads a waiter's policy"),
     // --- Time. Most clock reads go through the vDSO; thread CPU clocks
     // (V8's ThreadTicks) and the watchdog's timed waits are real syscalls.
     entry!(clock_gettime, Any, Allow, "CPU-time clocks are not in the vDSO"),

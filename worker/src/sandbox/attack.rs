@@ -25,6 +25,7 @@ pub const NAMES: &[&str] = &[
     "execve",
     "ptrace",
     "kill",
+    "sched_other",
 ];
 
 /// Runs the named attack; see the module docs for the result.
@@ -80,6 +81,12 @@ pub fn perform(name: &str) -> Result<String, String> {
             // SAFETY: plain syscall with integer arguments.
             let rc = unsafe { libc::kill(1, 0) };
             refusal("kill(1, 0)", rc as libc::c_long)
+        }
+        "sched_other" => {
+            let mut param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: `param` is a valid sched_param to write to.
+            let rc = unsafe { libc::sched_getparam(1, &mut param) };
+            refusal("sched_getparam(1)", rc as libc::c_long)
         }
         other => Err(format!("unknown attack {other:?}; known: {NAMES:?}")),
     }

@@ -34,9 +34,40 @@ pub(super) fn set_no_new_privs() -> Result<(), String> {
     Ok(())
 }
 
+/// The ids the argument rules refer to, fixed when the filter is built:
+/// the worker never changes pid, and no thread can be created once the
+/// filter is in place, so `tids` lists every thread it will ever have.
+#[derive(Debug, Clone)]
+pub struct ProcessIds {
+    /// `getpid()`.
+    pub pid: u32,
+    /// Every thread id of the process.
+    pub tids: Vec<u32>,
+}
+
+impl ProcessIds {
+    /// This process, its threads read from `/proc/self/task` (falling back
+    /// to the calling thread alone).
+    pub fn current() -> ProcessIds {
+        let pid = std::process::id();
+        let listed: Vec<u32> = std::fs::read_dir("/proc/self/task")
+            .map(|dir| {
+                dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let tids = if listed.is_empty() {
+            vec![nix::unistd::gettid().as_raw() as u32]
+        } else {
+            listed
+        };
+        ProcessIds { pid, tids }
+    }
+}
+
 /// Compiles the table into the programs to install, in install order
 /// (errno filters first, the allowlist last).
-pub fn compile(arch: TargetArch, own_pid: u32, debug: bool) -> Result<Vec<BpfProgram>, String> {
+pub fn compile(arch: TargetArch, ids: &ProcessIds, debug: bool) -> Result<Vec<BpfProgram>, String> {
     let mut programs = Vec::new();
     let mut errnos: Vec<i32> = ENTRIES
         .iter()
@@ -48,7 +79,7 @@ pub fn compile(arch: TargetArch, own_pid: u32, debug: bool) -> Result<Vec<BpfPro
     errnos.sort_unstable();
     errnos.dedup();
     for errno in errnos {
-        let rules = rules_where(own_pid, |e| e.verdict == Verdict::Errno(errno))?;
+        let rules = rules_where(ids, |e| e.verdict == Verdict::Errno(errno))?;
         let errno = u32::try_from(errno).map_err(|_| format!("bad errno {errno}"))?;
         programs.push(to_bpf(rules, SeccompAction::Allow, SeccompAction::Errno(errno), arch)?);
     }
@@ -57,7 +88,7 @@ pub fn compile(arch: TargetArch, own_pid: u32, debug: bool) -> Result<Vec<BpfPro
     } else {
         SeccompAction::KillProcess
     };
-    let rules = allowlist_rules(own_pid)?;
+    let rules = allowlist_rules(ids)?;
     programs.push(to_bpf(rules, mismatch, SeccompAction::Allow, arch)?);
     Ok(programs)
 }
@@ -67,7 +98,7 @@ pub fn compile(arch: TargetArch, own_pid: u32, debug: bool) -> Result<Vec<BpfPro
 pub(super) fn install(debug: bool) -> Result<String, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| format!("no seccomp support for this architecture: {e}"))?;
-    let programs = compile(arch, std::process::id(), debug)?;
+    let programs = compile(arch, &ProcessIds::current(), debug)?;
     let n_instructions: usize = programs.iter().map(Vec::len).sum();
     for program in &programs {
         seccompiler::apply_filter_all_threads(program)
@@ -96,7 +127,7 @@ fn n_syscalls() -> usize {
 /// The rule map of the allowlist filter: every syscall of the table; a
 /// syscall with an `Errno` entry with any arguments (the errno filter
 /// decides), otherwise the union of its `Allow` entries' rules.
-fn allowlist_rules(own_pid: u32) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
+fn allowlist_rules(ids: &ProcessIds) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
     let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let unconditional: Vec<i64> = ENTRIES
         .iter()
@@ -108,7 +139,7 @@ fn allowlist_rules(own_pid: u32) -> Result<BTreeMap<i64, Vec<SeccompRule>>, Stri
             map.insert(entry.nr, Vec::new());
             continue;
         }
-        let rules = arg_rules(entry.args, own_pid)
+        let rules = arg_rules(entry.args, ids)
             .map_err(|e| format!("rule for {}: {e}", entry.name))?;
         map.entry(entry.nr).or_default().extend(rules);
     }
@@ -117,12 +148,12 @@ fn allowlist_rules(own_pid: u32) -> Result<BTreeMap<i64, Vec<SeccompRule>>, Stri
 
 /// The rule map of the entries selected by `keep`, one entry per syscall.
 fn rules_where(
-    own_pid: u32,
+    ids: &ProcessIds,
     keep: impl Fn(&Entry) -> bool,
 ) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
     let mut map = BTreeMap::new();
     for entry in ENTRIES.iter().filter(|e| keep(e)) {
-        let rules = arg_rules(entry.args, own_pid)
+        let rules = arg_rules(entry.args, ids)
             .map_err(|e| format!("rule for {}: {e}", entry.name))?;
         if map.insert(entry.nr, rules).is_some() {
             return Err(format!("{} has two entries with one verdict", entry.name));
@@ -132,7 +163,7 @@ fn rules_where(
 }
 
 /// One [`Args`] as seccompiler rules (alternatives); empty = any arguments.
-fn arg_rules(args: Args, own_pid: u32) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+fn arg_rules(args: Args, ids: &ProcessIds) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
     let dword = SeccompCmpArgLen::Dword;
     let one = |arg, op, value| -> Result<SeccompRule, seccompiler::BackendError> {
         SeccompRule::new(vec![SeccompCondition::new(arg, dword.clone(), op, value)?])
@@ -144,7 +175,11 @@ fn arg_rules(args: Args, own_pid: u32) -> Result<Vec<SeccompRule>, seccompiler::
             .map(|&value| one(arg, SeccompCmpOp::Eq, value))
             .collect::<Result<_, _>>()?,
         Args::Not { arg, value } => vec![one(arg, SeccompCmpOp::Ne, value)?],
-        Args::OwnPid { arg } => vec![one(arg, SeccompCmpOp::Eq, u64::from(own_pid))?],
+        Args::OwnPid { arg } => vec![one(arg, SeccompCmpOp::Eq, u64::from(ids.pid))?],
+        Args::OwnThread { arg } => std::iter::once(0)
+            .chain(ids.tids.iter().copied())
+            .map(|tid| one(arg, SeccompCmpOp::Eq, u64::from(tid)))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -222,7 +257,8 @@ mod tests {
     fn compiles_for_every_supported_arch() {
         for arch in [TargetArch::x86_64, TargetArch::aarch64] {
             for debug in [false, true] {
-                let programs = compile(arch, 4242, debug).expect("filter compiles");
+                let ids = ProcessIds { pid: 4242, tids: vec![4242, 4243] };
+                let programs = compile(arch, &ids, debug).expect("filter compiles");
                 // One ENOSYS filter (sched_getaffinity) plus the allowlist.
                 assert_eq!(programs.len(), 2);
                 assert!(programs.iter().all(|p| !p.is_empty() && p.len() < 4096));

@@ -8,6 +8,7 @@
 //! - `js <len>\n<code>` -> `ok <completion value>` / `err <exception>`;
 //! - `fresh_isolate` -> runs `6 * 7` in a new isolate, then drops it;
 //! - `attack <name>` -> `ok <text>` / `err <text>` (feature attack-hooks);
+//! - `sched` -> scheduling parameters of the main and watchdog threads;
 //! - `abort` -> `std::process::abort()` (glibc raises SIGABRT with tgkill);
 //! - `exit` -> the process exits with 0 through `std::process::exit`.
 //!
@@ -56,13 +57,19 @@ pub fn main(mode: &str) -> ! {
 
     // Like the real worker's watchdog: a second thread that exists when
     // the filter is installed (so TSYNC matters) and waits with a timeout.
-    let (stop_watchdog, ticks) = mpsc::channel::<()>();
+    // On request it reports its scheduling parameters, as absl::Mutex does
+    // for a waiting thread.
+    let (stop_watchdog, ticks) = mpsc::channel::<mpsc::Sender<String>>();
     let watchdog = std::thread::Builder::new()
         .name("watchdog".into())
-        .spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) =
-                ticks.recv_timeout(std::time::Duration::from_millis(50))
-            {}
+        .spawn(move || loop {
+            match ticks.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(reply) => {
+                    let _ = reply.send(own_sched_params());
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
         })
         .expect("spawn watchdog");
 
@@ -103,6 +110,11 @@ pub fn main(mode: &str) -> ! {
             while v8::Platform::pump_message_loop(&platform, scope, false) {}
             scope.perform_microtask_checkpoint();
             result
+        } else if line == "sched" {
+            let (reply, answer) = mpsc::channel();
+            stop_watchdog.send(reply).expect("watchdog alive");
+            let watchdog = answer.recv().expect("watchdog answer");
+            Ok(format!("main {} watchdog {watchdog}", own_sched_params()))
         } else if line == "abort" {
             std::process::abort()
         } else if line == "fresh_isolate" {
@@ -136,6 +148,18 @@ fn attack(name: &str) -> Result<String, String> {
 #[cfg(not(feature = "attack-hooks"))]
 fn attack(_name: &str) -> Result<String, String> {
     Err("built without the attack-hooks feature".into())
+}
+
+/// `sched_getparam` and `sched_getscheduler` of the calling thread by tid,
+/// as glibc's pthread_getschedparam does.
+fn own_sched_params() -> String {
+    let tid = nix::unistd::gettid().as_raw();
+    let mut param = libc::sched_param { sched_priority: -1 };
+    // SAFETY: `param` is a valid sched_param to write to.
+    let rc = unsafe { libc::sched_getparam(tid, &mut param) };
+    // SAFETY: plain syscall with an integer argument.
+    let policy = unsafe { libc::sched_getscheduler(tid) };
+    format!("rc={rc},prio={},policy={policy}", param.sched_priority)
 }
 
 /// What the real engine does after sealing: a new isolate and context per

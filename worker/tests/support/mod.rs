@@ -98,6 +98,12 @@ impl Child {
         self.reply()
     }
 
+    /// Sends a command line and returns the reply.
+    pub fn command(&mut self, line: &str) -> Reply {
+        self.send(format!("{line}\n").as_bytes());
+        self.reply()
+    }
+
     /// Asks the child to `abort()`; returns the signal it died of.
     pub fn abort(&mut self) -> Option<i32> {
         self.send(b"abort\n");
