@@ -38,6 +38,9 @@ use mcp_v8_shared::{ExecError, ExecRequest, ExecResponse, JsValue, WorkerConfig}
 use create::{Holder, Kind};
 use watchdog::Watchdog;
 
+/// Isolates that used more than this trigger a `malloc_trim` when dropped.
+const TRIM_AFTER_BYTES: usize = 32 << 20;
+
 /// Room kept in a response frame for everything but the result text.
 const FRAME_RESERVE: u64 = 64 * 1024;
 
@@ -244,10 +247,23 @@ impl Engine {
     }
 
     /// Drops retired isolates, newest first (isolates are entered on
-    /// creation and must be exited in reverse order).
+    /// creation and must be exited in reverse order). After a big one,
+    /// hands freed malloc memory back to the kernel so that an idle worker
+    /// stays small.
     fn drop_retired(&mut self) {
-        while let Some(holder) = self.retired.pop() {
+        let mut big = false;
+        while let Some(mut holder) = self.retired.pop() {
+            if let Some(isolate) = holder.isolate.as_mut() {
+                let stats = isolate.get_heap_statistics();
+                let bytes =
+                    stats.total_physical_size() + stats.malloced_memory() + stats.external_memory();
+                big |= bytes > TRIM_AFTER_BYTES;
+            }
             drop(holder);
+        }
+        if big {
+            // SAFETY: malloc_trim only returns free memory to the kernel.
+            unsafe { libc::malloc_trim(0) };
         }
     }
 }
