@@ -44,6 +44,15 @@ const TRIM_AFTER_BYTES: usize = 32 << 20;
 /// Room kept in a response frame for everything but the result text.
 const FRAME_RESERVE: u64 = 64 * 1024;
 
+/// `start + timeout_ms`, saturating far in the future instead of
+/// overflowing `Instant` (which would panic).
+fn deadline_after(start: Instant, timeout_ms: u64) -> Instant {
+    let far = Duration::from_secs(365 * 24 * 3600);
+    start
+        .checked_add(Duration::from_millis(timeout_ms).min(far))
+        .unwrap_or(start)
+}
+
 /// The V8 version string.
 pub fn v8_version() -> &'static str {
     v8::V8::get_version()
@@ -122,7 +131,7 @@ impl Engine {
             snapshot: false,
             max_snapshot_bytes: 0,
         };
-        let deadline = Instant::now() + Duration::from_millis(req.timeout_ms);
+        let deadline = deadline_after(Instant::now(), req.timeout_ms);
         let finished = run::run(&mut holder, &req, deadline, watchdog, self.platform, 4096);
         if let Err(e) = finished.outcome {
             eprintln!("mcp-v8 worker: warm-up script failed: {e}");
@@ -201,7 +210,7 @@ impl Engine {
                 .ok_or_else(|| ExecError::Protocol("no isolate".into()))?,
             Some(kind) => create::build(kind, heap_mb, self.max_array_buffer_bytes)?,
         };
-        let deadline = started + Duration::from_millis(req.timeout_ms);
+        let deadline = deadline_after(started, req.timeout_ms);
         let budget = usize::try_from(self.max_frame_bytes).unwrap_or(usize::MAX);
         let finished = run::run(&mut holder, req, deadline, watchdog, self.platform, budget);
         let mut outcome = finished.outcome;

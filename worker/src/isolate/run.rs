@@ -35,6 +35,8 @@ enum Stop {
     Deadline,
     /// An uncaught exception or unhandled rejection.
     Exception(JsException),
+    /// The result is longer than a response frame can carry.
+    TooLarge(usize),
 }
 
 /// The result of [`run`].
@@ -91,6 +93,9 @@ pub(crate) fn run(
                 timeout_ms: req.timeout_ms,
             }),
             Err(Stop::Exception(e)) => Err(ExecError::Exception(e)),
+            Err(Stop::TooLarge(units)) => Err(ExecError::Protocol(format!(
+                "the result ({units} characters) does not fit in a response frame"
+            ))),
         }
     };
     Finished { outcome, output }
@@ -331,6 +336,11 @@ fn to_js_value(tc: &mut Tc, value: Local<Value>, budget: usize) -> Result<JsValu
     }
     match v8::json::stringify(tc, value) {
         Some(json) => {
+            // Refuse before copying: a huge JSON text would be held twice
+            // outside the JS heap limit.
+            if json.length() > budget {
+                return Err(Stop::TooLarge(json.length()));
+            }
             let text = json.to_rust_string_lossy(tc);
             if text == "undefined" {
                 Ok(JsValue::Text(Inspector::new(tc, budget).inspect(value)))

@@ -259,6 +259,17 @@ fn limits(engine: &mut Engine) {
         Err(ExecError::MemoryLimit { heap_mb: 16 })
     );
     let mut req = request("2 + 2");
+    req.timeout_ms = u64::MAX;
+    assert_eq!(exec(engine, req).outcome, Ok(JsValue::Json("4".into())));
+    let mut req = request("function r() { r() } r()");
+    req.timeout_ms = 5000;
+    let resp = exec(engine, req);
+    assert!(
+        matches!(resp.outcome, Err(ExecError::Exception(ref e)) if e.name == "RangeError"),
+        "{:?}",
+        resp.outcome
+    );
+    let mut req = request("2 + 2");
     req.heap_mb = 128;
     assert_eq!(exec(engine, req).outcome, Ok(JsValue::Json("4".into())));
 }
