@@ -73,7 +73,13 @@ pub(crate) fn run(
         let scope = &mut v8::ContextScope::new(scope, local);
         let scope: &mut PinScope = scope;
         v8::tc_scope!(let tc, scope);
-        execute(tc, &req.code, deadline, platform, result_budget)
+        let result = execute(tc, &req.code, deadline, platform, result_budget);
+        match result {
+            Ok(value) if req.snapshot => {
+                settle_for_snapshot(tc, deadline, platform).map(|()| value)
+            }
+            other => other,
+        }
     };
     let fired = watchdog.disarm();
     if fired || isolate.is_execution_terminating() {
@@ -127,6 +133,19 @@ fn execute<'s>(
         },
     };
     to_js_value(tc, value, result_budget)
+}
+
+/// Before a snapshot: one full GC, then the tasks it posts (notably
+/// FinalizationRegistry cleanups, which run JS) while the watchdog is still
+/// armed. V8 aborts when `create_blob` finds a registry with pending
+/// cleanups; this empties them in the common case.
+fn settle_for_snapshot(
+    tc: &mut Tc,
+    deadline: Instant,
+    platform: &SharedRef<Platform>,
+) -> Result<(), Stop> {
+    tc.low_memory_notification();
+    event_loop(tc, None, deadline, platform)
 }
 
 /// The origin naming the script in stack traces.
