@@ -91,7 +91,7 @@ pub struct WorkerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxLayer {
     /// Short stable name: `fds`, `env`, `userns`, `netns`, `ipcns`, `utsns`,
-    /// `mountns`, `rlimits`, `no_new_privs`, `seccomp`.
+    /// `mountns`, `rlimits`, `caps`, `no_new_privs`, `seccomp`.
     pub name: String,
     /// Whether the layer is active.
     pub active: bool,

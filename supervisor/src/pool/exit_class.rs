@@ -25,6 +25,8 @@ pub enum ExitClass {
     SandboxViolation,
     /// SIGABRT/SIGTRAP/SIGILL/SIGSEGV/SIGBUS: V8 fatal error or a crash.
     V8Fatal,
+    /// SIGXCPU: the worker used up its RLIMIT_CPU backstop.
+    CpuLimit,
     /// Killed by another signal we did not send (OOM killer, operator).
     Signal,
     /// Exited with a non-zero status (start-up or IPC failure).
@@ -38,6 +40,7 @@ impl ExitClass {
         if let Some(signal) = status.signal() {
             return match signal {
                 libc::SIGSYS => ExitClass::SandboxViolation,
+                libc::SIGXCPU => ExitClass::CpuLimit,
                 libc::SIGKILL => killed_by_us.unwrap_or(ExitClass::Signal),
                 libc::SIGABRT | libc::SIGTRAP | libc::SIGILL | libc::SIGSEGV | libc::SIGBUS => {
                     ExitClass::V8Fatal
@@ -60,6 +63,7 @@ impl ExitClass {
             ExitClass::Retired => "retired",
             ExitClass::SandboxViolation => "sandbox_violation",
             ExitClass::V8Fatal => "v8_fatal",
+            ExitClass::CpuLimit => "cpu_limit",
             ExitClass::Signal => "signal",
             ExitClass::Error => "error",
         }
@@ -88,6 +92,7 @@ mod tests {
             (signalled(libc::SIGTRAP), None, ExitClass::V8Fatal),
             (signalled(libc::SIGSEGV), None, ExitClass::V8Fatal),
             (signalled(libc::SIGTERM), None, ExitClass::Signal),
+            (signalled(libc::SIGXCPU), None, ExitClass::CpuLimit),
             (exited(0), None, ExitClass::Normal),
             (exited(1), None, ExitClass::Error),
         ];
