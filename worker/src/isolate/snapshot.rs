@@ -16,6 +16,20 @@
 //! isolate's RNG, which is seeded from our entropy source (getrandom). Two
 //! restores of one blob therefore produce different sequences (tested).
 //!
+//! Limits of V8's serializer (checked by hand):
+//! * In a snapshot-creating run `WebAssembly` and `SharedArrayBuffer` are
+//!   not defined (V8 leaves them out of serializer isolates); they are back
+//!   in a plain run restored from the blob.
+//! * A live Intl object (`new Intl.NumberFormat()` kept in a global) makes
+//!   V8 abort in `create_blob` ("handle not serialized: Foreign"): the
+//!   worker dies with SIGTRAP and the supervisor replaces it; the session's
+//!   previous heap is untouched. `toLocaleString` and friends are fine.
+//! * FinalizationRegistry cells whose targets die at snapshot time also
+//!   made V8 abort; `run.rs` runs a full GC and drains the posted tasks
+//!   before the blob is created, which avoids it in the cases tried.
+//! * Declarations of a script rewritten for top-level `await` stay local
+//!   to the async wrapper (see `tla.rs`) and are not in the blob.
+//!
 //! Invalid blobs: [`checked_blob`] rejects blobs that V8 says were not made
 //! by this V8 build; a blob that passes that check but is corrupt can still
 //! make V8 abort the process. The supervisor verifies a header with a
