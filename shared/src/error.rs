@@ -42,6 +42,13 @@ pub enum ExecError {
         /// The configured maximum in bytes.
         max_bytes: u64,
     },
+    /// The completion value is larger than a response frame can carry.
+    ResultTooLarge {
+        /// Size of the serialised result in bytes.
+        bytes: u64,
+        /// Room left in the response frame in bytes.
+        max_bytes: u64,
+    },
     /// The request itself was not acceptable to the worker.
     Protocol(String),
 }
@@ -60,6 +67,10 @@ impl std::fmt::Display for ExecError {
             ExecError::SnapshotTooLarge { bytes, max_bytes } => write!(
                 f,
                 "heap snapshot of {bytes} bytes exceeds the limit of {max_bytes} bytes"
+            ),
+            ExecError::ResultTooLarge { bytes, max_bytes } => write!(
+                f,
+                "the result is {bytes} bytes; at most {max_bytes} bytes can be returned"
             ),
             ExecError::Protocol(why) => write!(f, "protocol error: {why}"),
         }

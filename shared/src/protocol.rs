@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ExecError;
 
 /// Bumped whenever any type in this crate changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The fd number at which a worker finds its end of the socket pair.
 pub const WORKER_IPC_FD: i32 = 3;

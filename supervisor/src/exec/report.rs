@@ -61,6 +61,7 @@ fn describe_error(error: ExecError) -> (ExecStatus, ErrorInfo) {
         ExecError::BadSnapshot(_) | ExecError::SnapshotTooLarge { .. } => {
             (ExecStatus::Error, info("HeapError", message))
         }
+        ExecError::ResultTooLarge { .. } => (ExecStatus::Error, info("ResultTooLarge", message)),
         ExecError::Protocol(_) => (ExecStatus::Crashed, info("InternalError", message)),
     }
 }

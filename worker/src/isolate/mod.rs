@@ -243,10 +243,10 @@ impl Engine {
         );
         if let Ok(JsValue::Json(text) | JsValue::Text(text)) = &outcome {
             if text.len() as u64 > room {
-                outcome = Err(ExecError::Protocol(format!(
-                    "the result ({} bytes) does not fit in a response frame",
-                    text.len()
-                )));
+                outcome = Err(ExecError::ResultTooLarge {
+                    bytes: text.len() as u64,
+                    max_bytes: room,
+                });
             }
         }
         if holder.isolate.is_some() {

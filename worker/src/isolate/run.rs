@@ -99,9 +99,10 @@ pub(crate) fn run(
                 timeout_ms: req.timeout_ms,
             }),
             Err(Stop::Exception(e)) => Err(ExecError::Exception(e)),
-            Err(Stop::TooLarge(units)) => Err(ExecError::Protocol(format!(
-                "the result ({units} characters) does not fit in a response frame"
-            ))),
+            Err(Stop::TooLarge(units)) => Err(ExecError::ResultTooLarge {
+                bytes: units as u64,
+                max_bytes: result_budget as u64,
+            }),
         }
     };
     Finished { outcome, output }
