@@ -32,7 +32,7 @@ fn on_fatal_error(file: &str, line: i32, message: &str) {
 /// ArrayBuffer allocator, so their size is capped with a flag instead).
 pub(crate) fn v8_flags(max_array_buffer_bytes: u64) -> String {
     let wasm_pages = (max_array_buffer_bytes / 65_536).clamp(1, 65_536);
-    format!("--single-threaded --no-memory-pool-share-memory-on-teardown --wasm-max-mem-pages={wasm_pages}")
+    format!("--single-threaded --wasm-max-mem-pages={wasm_pages}")
 }
 
 /// Initialises V8 once for this process and returns its platform.
