@@ -22,10 +22,12 @@ fn main() {
     };
     let mut engine = Engine::new(&config);
     let mut samples = Vec::with_capacity(iterations);
+    let mut prepare_us = Vec::with_capacity(iterations);
     let total = Instant::now();
     for id in 0..iterations as u64 {
         let start = Instant::now();
         engine.prepare();
+        prepare_us.push(start.elapsed().as_secs_f64() * 1e6);
         let response = engine.execute(ExecRequest {
             id,
             code: "1 + 1".into(),
@@ -40,12 +42,15 @@ fn main() {
         assert!(response.outcome.is_ok(), "{:?}", response.outcome);
     }
     let rate = iterations as f64 / total.elapsed().as_secs_f64();
+    prepare_us.sort_by(|a, b| a.total_cmp(b));
+    let prepare_p50 = prepare_us[prepare_us.len() / 2];
     samples.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
     println!(
-        "{{\"iterations\": {iterations}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"per_sec\": {:.1}}}",
+        "{{\"iterations\": {iterations}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"per_sec\": {:.1}, \"prepare_p50_us\": {:.1}}}",
         pct(0.50),
         pct(0.99),
-        rate
+        rate,
+        prepare_p50
     );
 }
