@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, ErrorCode,
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientConfig, ClientRequest, ErrorCode,
     ProgressNotificationParam, ProtocolVersion, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService, ServiceError};
@@ -19,13 +19,25 @@ use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioC
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient};
 use serde_json::{json, Value};
 
-/// A client that records the progress notifications it receives.
-#[derive(Clone, Default)]
+/// A client that records the progress notifications it receives and, for
+/// the handshake, asks for a given revision.
+#[derive(Clone)]
 struct TestClient {
     progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    version: ProtocolVersion,
+}
+
+impl TestClient {
+    fn new(version: ProtocolVersion) -> Self {
+        TestClient { progress: Arc::default(), version }
+    }
 }
 
 impl ClientHandler for TestClient {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::default().with_protocol_version(self.version.clone())
+    }
+
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
@@ -41,16 +53,22 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
 }
 
-fn legacy() -> ClientLifecycleMode {
-    ClientLifecycleMode::Initialize
+/// `initialize` with this revision (session revisions).
+fn handshake(version: ProtocolVersion) -> (ClientLifecycleMode, ProtocolVersion) {
+    (ClientLifecycleMode::Initialize, version)
 }
 
-fn stateless() -> ClientLifecycleMode {
-    ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }
+/// No handshake: per-request metadata (the 2026-07-28 revision).
+fn stateless() -> (ClientLifecycleMode, ProtocolVersion) {
+    let version = ProtocolVersion::V_2026_07_28;
+    (ClientLifecycleMode::Discover { preferred_versions: vec![version.clone()] }, version)
 }
 
-async fn http_client(server: &Server, mode: ClientLifecycleMode) -> (Client, TestClient) {
-    let handler = TestClient::default();
+async fn http_client(
+    server: &Server,
+    (mode, version): (ClientLifecycleMode, ProtocolVersion),
+) -> (Client, TestClient) {
+    let handler = TestClient::new(version);
     let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
     let client = handler.clone().serve_with_lifecycle(transport, mode).await.expect("connect");
     (client, handler)
@@ -68,8 +86,8 @@ async fn stdio_client(data: &std::path::Path, extra: &[&str]) -> (Client, TestCl
     });
     let (transport, _stderr) =
         TokioChildProcess::builder(command).stderr(Stdio::inherit()).spawn().expect("spawn");
-    let handler = TestClient::default();
-    let client = handler.clone().serve_with_lifecycle(transport, legacy()).await.expect("connect");
+    let handler = TestClient::new(ProtocolVersion::V_2025_11_25);
+    let client = handler.clone().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize).await.expect("connect");
     (client, handler)
 }
 
@@ -121,8 +139,9 @@ async fn basic_conversation(client: &Client) {
     assert_eq!(structured(&timed_out)["status"], "timeout");
 }
 
-/// Bad arguments and unknown tools are JSON-RPC errors, not tool results.
-async fn misuse_is_a_protocol_error(client: &Client) {
+/// Bad arguments are JSON-RPC errors up to 2025-06-18 and tool results with
+/// isError from 2025-11-25 on; unknown tools are always JSON-RPC errors.
+async fn misuse_gets_clear_errors(client: &Client, arguments_are_protocol_errors: bool) {
     for (arguments, what) in [
         (json!({"code": 42}), "wrong type"),
         (json!({}), "missing code"),
@@ -130,8 +149,16 @@ async fn misuse_is_a_protocol_error(client: &Client) {
         (json!({"code": "1", "timeout_ms": 0}), "timeout below 1"),
         (json!({"code": "1", "timeout_ms": 999_999_999}), "timeout above the server's"),
     ] {
-        let err = client.call_tool(run_js_params(arguments)).await.unwrap_err();
-        assert_eq!(error_code(&err), Some(ErrorCode::INVALID_PARAMS), "{what}: {err:?}");
+        let outcome = client.call_tool(run_js_params(arguments)).await;
+        if arguments_are_protocol_errors {
+            let err = outcome.expect_err(what);
+            assert_eq!(error_code(&err), Some(ErrorCode::INVALID_PARAMS), "{what}: {err:?}");
+        } else {
+            let result = outcome.expect(what);
+            assert_eq!(result.is_error, Some(true), "{what}: {result:?}");
+            let text = &result.content[0].as_text().expect("text").text;
+            assert!(text.contains("invalid arguments") || text.contains("timeout_ms"), "{what}: {text}");
+        }
     }
     let err = client
         .call_tool(CallToolRequestParams::new("no_such_tool"))
@@ -148,6 +175,50 @@ fn error_code(err: &ServiceError) -> Option<ErrorCode> {
         ServiceError::McpError(data) => Some(data.code),
         _ => None,
     }
+}
+
+async fn call(client: &Client, tool: &'static str, arguments: Value) -> CallToolResult {
+    let params = CallToolRequestParams::new(tool)
+        .with_arguments(arguments.as_object().unwrap().clone());
+    client.call_tool(params).await.expect("tools/call")
+}
+
+/// Sessions keep globals; heaps branch; the session tools see and delete.
+async fn sessions_and_heaps(client: &Client, name: &str) {
+    let tools: Vec<_> = client.list_all_tools().await.unwrap().into_iter().map(|t| t.name).collect();
+    for tool in ["run_js", "list_sessions", "get_session", "delete_session", "get_heap"] {
+        assert!(tools.iter().any(|t| t == tool), "{tool} missing from {tools:?}");
+    }
+    let first = run_js(client, json!({"code": "var counter = 1; counter", "session": name})).await;
+    assert_eq!(structured(&first)["session"], name, "{first:?}");
+    let heap1 = structured(&first)["heap"].as_str().expect("heap hash").to_string();
+    let second = run_js(client, json!({"code": "counter += 1; counter", "session": name})).await;
+    assert_eq!(structured(&second)["result"], 2, "{second:?}");
+    let failed = run_js(client, json!({"code": "counter = 100; throw new Error('x')", "session": name})).await;
+    assert_eq!(failed.is_error, Some(true));
+    let third = run_js(client, json!({"code": "counter", "session": name})).await;
+    assert_eq!(structured(&third)["result"], 2, "a failed run must not advance the session");
+
+    let branch = run_js(client, json!({"code": "counter * 10", "heap": heap1})).await;
+    assert_eq!(structured(&branch)["result"], 10, "{branch:?}");
+    assert!(structured(&branch)["heap"].is_string());
+
+    let listing = call(client, "list_sessions", json!({})).await;
+    let items = structured(&listing)["items"].as_array().unwrap().clone();
+    assert!(items.iter().any(|s| s["name"] == name), "{listing:?}");
+    let session = call(client, "get_session", json!({"name": name})).await;
+    assert_eq!(structured(&session)["entries"], 4, "{session:?}");
+    assert_eq!(structured(&session)["history"]["items"][2]["status"], "error");
+    let heap = call(client, "get_heap", json!({"hash": heap1})).await;
+    assert!(structured(&heap)["v8_version"].is_string(), "{heap:?}");
+    assert!(structured(&heap)["size_bytes"].as_u64().unwrap() > 0);
+
+    let deleted = call(client, "delete_session", json!({"name": name})).await;
+    assert_eq!(structured(&deleted)["deleted"], name);
+    let gone = call(client, "get_session", json!({"name": name})).await;
+    assert_eq!(gone.is_error, Some(true), "{gone:?}");
+    let unknown_heap = call(client, "get_heap", json!({"hash": "0".repeat(64)})).await;
+    assert_eq!(unknown_heap.is_error, Some(true), "{unknown_heap:?}");
 }
 
 /// Cancels an endless run and checks the worker was freed: with one
@@ -189,14 +260,16 @@ async fn long_run_reports_progress(client: &Client, handler: &TestClient) {
 fn http_session_revision_with_the_rust_sdk() {
     let server = Server::start(&["--workers", "1"]);
     runtime().block_on(async {
-        let (client, handler) = http_client(&server, legacy()).await;
+        let (client, handler) = http_client(&server, handshake(ProtocolVersion::V_2025_06_18)).await;
         let info = client.peer_info().expect("initialize result");
         assert_eq!(info.server_info.as_ref().unwrap().name, "mcp-v8");
         let instructions = info.instructions.as_deref().unwrap();
         assert!(instructions.contains("no network"), "{instructions}");
         assert!(instructions.contains("30000 ms"), "{instructions}");
+        assert_eq!(info.protocol_version, ProtocolVersion::V_2025_06_18);
         basic_conversation(&client).await;
-        misuse_is_a_protocol_error(&client).await;
+        misuse_gets_clear_errors(&client, true).await;
+        sessions_and_heaps(&client, "http-session-revision").await;
         long_run_reports_progress(&client, &handler).await;
         cancel_frees_the_worker(&client).await;
         client.cancel().await.unwrap();
@@ -209,7 +282,8 @@ fn http_stateless_2026_revision_with_the_rust_sdk() {
     runtime().block_on(async {
         let (client, handler) = http_client(&server, stateless()).await;
         basic_conversation(&client).await;
-        misuse_is_a_protocol_error(&client).await;
+        misuse_gets_clear_errors(&client, false).await;
+        sessions_and_heaps(&client, "stateless.2026").await;
         long_run_reports_progress(&client, &handler).await;
         cancel_frees_the_worker(&client).await;
         client.cancel().await.unwrap();
@@ -223,7 +297,8 @@ fn stdio_with_the_rust_sdk() {
         let (client, handler) = stdio_client(dir.path(), &["--workers", "1"]).await;
         assert_eq!(client.peer_info().unwrap().server_info.as_ref().unwrap().name, "mcp-v8");
         basic_conversation(&client).await;
-        misuse_is_a_protocol_error(&client).await;
+        misuse_gets_clear_errors(&client, false).await;
+        sessions_and_heaps(&client, "stdio:1").await;
         long_run_reports_progress(&client, &handler).await;
         cancel_frees_the_worker(&client).await;
         client.cancel().await.unwrap();

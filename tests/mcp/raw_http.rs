@@ -123,16 +123,19 @@ fn malformed_requests_get_clear_errors_and_the_server_keeps_serving() {
     let body = json_rpc_body(post_2026(&server, "no/such/method", json!({})));
     assert_eq!(body["error"]["code"], -32601, "{body}");
 
-    // Wrong argument type, unknown tool.
+    // 2026-07-28: bad arguments are tool results the model can read
+    // (SEP-1303); an unknown tool is a JSON-RPC error.
     let body = json_rpc_body(post_2026(&server, "tools/call", json!({"name": "run_js", "arguments": {"code": ["x"]}})));
-    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    assert!(body["result"]["content"][0]["text"].as_str().unwrap().contains("invalid type"), "{body}");
     let body = json_rpc_body(post_2026(&server, "tools/call", json!({"name": "nope", "arguments": {}})));
     assert!(body["error"]["code"].is_i64(), "{body}");
 
-    // Code over --max-code-bytes (but under the body limit): invalid params.
+    // Code over --max-code-bytes (but under the body limit).
     let code = format!("'{}'", "y".repeat(2000));
     let body = json_rpc_body(post_2026(&server, "tools/call", json!({"name": "run_js", "arguments": {"code": code}})));
-    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    assert!(body["result"]["content"][0]["text"].as_str().unwrap().contains("1000 bytes"), "{body}");
 
     // Missing Accept: 406.
     let response = client()
@@ -217,6 +220,11 @@ fn session_revision_has_session_header_sse_stream_and_delete() {
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "run_js", "arguments": {"code": "'in session'"}}});
     let body = json_rpc_body(with_session(reqwest::Method::POST).body(call.to_string()).send().unwrap());
     assert_eq!(body["result"]["structuredContent"]["result"], "in session", "{body}");
+
+    // 2025-06-18: bad arguments are a JSON-RPC invalid-params error.
+    let bad = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "run_js", "arguments": {"code": 1}}});
+    let body = json_rpc_body(with_session(reqwest::Method::POST).body(bad.to_string()).send().unwrap());
+    assert_eq!(body["error"]["code"], -32602, "{body}");
 
     // The GET stream opens (we only read its headers).
     let stream = with_session(reqwest::Method::GET).header("accept", "text/event-stream").send().unwrap();

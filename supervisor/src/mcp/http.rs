@@ -9,35 +9,42 @@
 //! - DNS rebinding: the `Host` header must name a loopback host or one given
 //!   with `--allowed-hosts` (`*` turns the check off); a browser `Origin`, when
 //!   present, must be a loopback origin or one of the allowed hosts.
-//! - Request bodies are bounded like `/api/exec` (413 beyond).
+//! - Request bodies are bounded like `/api/exec` (413 beyond); bodies that
+//!   are not one JSON-RPC message get a JSON-RPC error (see `edge`).
 //! - Stateless replies are plain JSON unless the handler streams progress.
 //! - On SIGINT/SIGTERM every session and open stream is closed, so the HTTP
 //!   server's graceful shutdown is not held up by idle SSE streams.
 
 use std::sync::Arc;
 
+use axum::Router;
+
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use super::edge::json_rpc_edge;
 use super::{wait_for_signal, McpServer};
 use crate::config::Config;
 use crate::exec::ExecService;
 
-/// The service to mount with `Router::nest_service("/mcp", ...)`.
-pub type McpHttpService = StreamableHttpService<McpServer, LocalSessionManager>;
-
-/// Builds the `/mcp` service; it shuts itself down on SIGINT/SIGTERM.
-pub fn streamable_http_service(config: Arc<Config>, exec: Arc<ExecService>) -> McpHttpService {
+/// The `/mcp` service, to mount with `Router::nest_service("/mcp", ...)`:
+/// `rmcp`'s Streamable HTTP service behind [`json_rpc_edge`]. It shuts
+/// itself down on SIGINT/SIGTERM.
+pub fn streamable_http_service(config: Arc<Config>, exec: Arc<ExecService>) -> Router {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let limit = max_body_bytes(&config);
     let transport_config = transport_config(&config, shutdown);
     let server = McpServer::new(config, exec);
-    StreamableHttpService::new(
+    let service: StreamableHttpService<McpServer, LocalSessionManager> = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
         transport_config,
-    )
+    );
+    Router::new()
+        .fallback_service(service)
+        .layer(axum::middleware::from_fn_with_state(limit, json_rpc_edge))
 }
 
 /// Largest JSON-RPC body: the code limit, JSON escaping (up to six bytes a

@@ -7,15 +7,20 @@
 //! handshake) and the session revisions 2024-11-05 to 2025-11-25
 //! (`initialize`, `Mcp-Session-Id`). `rmcp` does all JSON-RPC framing,
 //! version negotiation and session bookkeeping; this module only adds the
-//! tools ([`tools`]), their result shape ([`output`]), progress reporting
-//! ([`progress`]) and the server instructions.
+//! tools (`run_js` in [`tools`], the session and heap tools in
+//! [`sessions`]), the result shape ([`output`]), how failures are answered
+//! ([`errors`]), progress reporting ([`progress`]), JSON-RPC errors for
+//! unparsable HTTP bodies ([`edge`]) and the server instructions.
 //!
 //! Every tool call goes through [`ExecService::run`], the one execution path
 //! shared with REST.
 
+mod edge;
+mod errors;
 pub mod http;
 mod output;
 mod progress;
+mod sessions;
 pub mod stdio;
 mod tools;
 
@@ -47,7 +52,7 @@ pub struct McpServer {
     exec: Arc<ExecService>,
     /// Limits, quoted in the instructions and tool descriptions.
     config: Arc<Config>,
-    /// The tools, built by `#[tool_router]` in [`tools`].
+    /// The tools, built by `#[tool_router]` in [`tools`] and [`sessions`].
     tool_router: ToolRouter<McpServer>,
 }
 
@@ -57,7 +62,7 @@ impl McpServer {
         McpServer {
             exec,
             config,
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::session_router(),
         }
     }
 }
@@ -78,12 +83,12 @@ impl ServerHandler for McpServer {
 /// What a model needs to know to use the runtime unaided.
 fn instructions(config: &Config) -> String {
     format!(
-        "mcp-v8 runs JavaScript in a sandboxed V8 isolate (a fresh one for every call) and \
-         returns what it printed and the value it produced. Use the run_js tool.\n\
+        "mcp-v8 runs JavaScript in a sandboxed V8 isolate and returns what it printed and \
+         the value it produced. Use the run_js tool.\n\
          \n\
          What a script gets:\n\
-         - Modern JavaScript (what current Chrome runs) with the standard built-ins: JSON, Math, Date, RegExp, \
-         Map/Set, typed arrays, BigInt, Intl.\n\
+         - Modern JavaScript (what current Chrome runs) with the standard built-ins: JSON, \
+         Math, Date, RegExp, Map/Set, typed arrays, BigInt, Intl.\n\
          - console.log/info/warn/error/debug: captured in order and returned as `stdout` \
          (objects printed the way Node prints them).\n\
          - The value of the last expression is returned as `result` (as JSON when it can be \
@@ -95,6 +100,13 @@ fn instructions(config: &Config) -> String {
          What a script does not get: no network (no fetch, no sockets), no file system, no \
          require/import of modules, no process or environment access, no Node or browser \
          APIs beyond the above. Compute with what you pass in the code.\n\
+         \n\
+         State: without `session` or `heap` every run starts from an empty global scope. \
+         Pass `session: \"some-name\"` to keep globals (var/let/const/function at top \
+         level, globalThis properties) between runs; a successful run saves the new state \
+         and returns its `heap` hash, a failed run leaves the session as it was. Pass `heap` \
+         (a hash from an earlier run) to start from that state without a session. \
+         list_sessions, get_session, delete_session and get_heap inspect and manage them.\n\
          \n\
          Limits per run: {timeout} ms wall time at most (pass a smaller `timeout_ms` for \
          quick checks), {heap} MiB of JS heap, {code} bytes of source, {output} bytes of \

@@ -86,6 +86,13 @@ pub struct RunJsOutput {
     pub duration_ms: f64,
     /// Slot of the worker that ran it.
     pub worker: usize,
+    /// Heap hash after a `session` or `heap` run: the new heap on success,
+    /// the unchanged input heap otherwise. Pass it as `heap` to branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heap: Option<String>,
+    /// The session the run belonged to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl From<ExecReport> for RunJsOutput {
@@ -110,6 +117,8 @@ impl From<ExecReport> for RunJsOutput {
             }),
             duration_ms: report.duration_ms,
             worker: report.worker,
+            heap: report.heap,
+            session: report.session,
         }
     }
 }
@@ -158,6 +167,8 @@ mod tests {
             }),
             duration_ms: 1.5,
             worker: 3,
+            heap: (status == ExecStatus::Ok).then(|| "ab".repeat(32)),
+            session: Some("s1".into()),
         }
     }
 

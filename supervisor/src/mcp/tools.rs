@@ -1,25 +1,25 @@
-//! The MCP tools: their arguments, JSON Schemas, descriptions and handlers.
+//! `run_js`: its arguments, JSON Schema, description and handler, plus the
+//! argument helpers every tool uses.
 //!
-//! Each handler turns its arguments into an [`ExecJob`] (or a store call)
-//! and hands it to the shared service. JavaScript failures come back as tool
-//! results with `isError: true`; protocol misuse (bad arguments, limits
-//! refused before running) is a JSON-RPC error; a busy or stopping server
-//! is a tool error the model can read and retry on.
+//! The handler turns its arguments into an [`ExecJob`] and hands it to
+//! [`ExecService::run`](crate::exec::ExecService::run), the one execution
+//! path shared with REST. How failures are answered is in `errors`.
 
+use std::sync::Arc;
+
+use rmcp::handler::server::common::{schema_for_empty_input, schema_for_input};
 use rmcp::handler::server::tool::schema_for_output;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::JsonObject;
 use rmcp::service::RequestContext;
-use rmcp::{tool, tool_router, ErrorData, RoleServer};
+use rmcp::{tool, tool_router, RoleServer};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::errors::{bad_arguments, refused, ToolAnswer};
 use super::output::{tool_result, RunJsOutput};
 use super::progress::ProgressTicker;
 use super::McpServer;
-use crate::exec::{ExecJob, ExecServiceError};
-use crate::store::ErrorClass;
-use crate::pool::PoolError;
+use crate::exec::ExecJob;
 
 /// Arguments of `run_js`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -29,6 +29,18 @@ pub struct RunJsArgs {
     /// the last expression is returned as `result`. Use console.log for
     /// intermediate output.
     pub code: String,
+    /// Name of a session to run in (1 to 128 characters of A-Z a-z 0-9 . _
+    /// : -; created on first use). Global variables, functions and objects
+    /// from earlier successful runs of the session are still there, and a
+    /// successful run saves the new state. Runs of one session take turns.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Heap to start from: the 64-hex-digit `heap` hash an earlier session
+    /// or heap run returned. The run gets that state and returns the hash of
+    /// its own new heap, leaving the original untouched (branching). Give
+    /// either `session` or `heap`, not both.
+    #[serde(default)]
+    pub heap: Option<String>,
     /// Deadline in milliseconds (at least 1). Defaults to, and may not
     /// exceed, the server's execution timeout (see the server instructions).
     #[serde(default)]
@@ -36,14 +48,18 @@ pub struct RunJsArgs {
     pub timeout_ms: Option<u64>,
 }
 
-const RUN_JS_DESCRIPTION: &str = "Run JavaScript in a fresh sandboxed V8 isolate and return \
-what it printed and the value of its last expression. \
+const RUN_JS_DESCRIPTION: &str = "Run JavaScript in a sandboxed V8 isolate and return what it \
+printed and the value of its last expression. \
 Supports modern JavaScript, top-level await, Promises and setTimeout/setInterval; console.* \
 output is captured as `stdout`. There is no network, file system or module loading: put all \
 data the script needs into `code`. \
-Returns {status, result, stdout, output, output_truncated, error?, duration_ms, worker}; \
-status is ok, error (with error.name, error.message, error.stack), timeout, memory_limit, \
-crashed, sandbox_violation or cancelled, and anything but ok sets isError. \
+Without `session` or `heap` every call starts from a fresh, empty global scope. With \
+`session: \"name\"` globals persist between calls of that session (e.g. first call \
+`var data = [1, 2, 3]`, later call `data.length`); with `heap` a call starts from a saved \
+heap hash. \
+Returns {status, result, stdout, output, output_truncated, error?, duration_ms, worker, \
+heap?, session?}; status is ok, error (with error.name, error.message, error.stack), timeout, \
+memory_limit, crashed, sandbox_violation or cancelled, and anything but ok sets isError. \
 Example: {\"code\": \"const xs = [3, 1, 2]; console.log(xs.length); xs.sort()\"} returns \
 result [1, 2, 3] and stdout \"3\".";
 
@@ -53,6 +69,7 @@ impl McpServer {
         name = "run_js",
         title = "Run JavaScript",
         description = RUN_JS_DESCRIPTION,
+        input_schema = input_schema::<RunJsArgs>(),
         output_schema = schema_for_output::<RunJsOutput>(),
         annotations(
             read_only_hint = false,
@@ -63,10 +80,18 @@ impl McpServer {
     )]
     async fn run_js(
         &self,
-        params: Parameters<RunJsArgs>,
+        arguments: JsonObject,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let RunJsArgs { code, timeout_ms } = params.0;
+    ) -> ToolAnswer {
+        let RunJsArgs {
+            code,
+            session,
+            heap,
+            timeout_ms,
+        } = match parse_arguments(arguments) {
+            Ok(args) => args,
+            Err(why) => return bad_arguments(&context, why),
+        };
         let deadline_ms = timeout_ms.unwrap_or(self.config.execution_timeout.as_millis() as u64);
         let _ticker = context
             .meta
@@ -75,6 +100,8 @@ impl McpServer {
         let job = ExecJob {
             code,
             timeout_ms,
+            session,
+            heap,
             // notifications/cancelled (or, statelessly, the client closing
             // the request) cancels this token, which kills the worker.
             cancel: context.ct.child_token(),
@@ -82,46 +109,51 @@ impl McpServer {
         };
         match self.exec.run(job).await {
             Ok(report) => Ok(tool_result(report)),
-            Err(e) => refused(e),
+            Err(e) => refused(&context, e),
         }
     }
 }
 
-/// Maps a job the service would not run to a JSON-RPC error (the caller's
-/// fault) or a readable tool error (the server's state).
-fn refused(error: ExecServiceError) -> Result<CallToolResult, ErrorData> {
-    match error {
-        ExecServiceError::InvalidRequest(_) | ExecServiceError::CodeTooLarge { .. } => {
-            Err(ErrorData::invalid_params(error.to_string(), None))
-        }
-        ExecServiceError::Pool(PoolError::QueueFull { .. }) => {
-            Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                "the server is busy ({error}); retry in a second"
-            ))]))
-        }
-        ExecServiceError::Pool(PoolError::ShuttingDown) => {
-            Ok(CallToolResult::error(vec![ContentBlock::text(
-                error.to_string(),
-            )]))
-        }
-        ExecServiceError::Store(e) => match e.class() {
-            ErrorClass::BadRequest | ErrorClass::NotFound => {
-                Err(ErrorData::invalid_params(e.to_string(), None))
-            }
-            ErrorClass::Conflict | ErrorClass::TooLarge => {
-                Ok(CallToolResult::error(vec![ContentBlock::text(e.to_string())]))
-            }
-            ErrorClass::Internal => {
-                tracing::error!("MCP run_js: {e:?}");
-                Err(ErrorData::internal_error(e.to_string(), None))
-            }
-        },
-        ExecServiceError::Dropped => {
-            tracing::error!("MCP run_js: {error}");
-            Err(ErrorData::internal_error(
-                "the execution was lost; try again",
-                None,
-            ))
-        }
+/// The input schema of `T`, or an empty object schema (logged) if `T`'s
+/// schema is unusable; unit tests keep ours valid.
+pub(super) fn input_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    schema_for_input::<T>().unwrap_or_else(|e| {
+        tracing::error!(
+            "invalid input schema for {}: {e}",
+            std::any::type_name::<T>()
+        );
+        schema_for_empty_input()
+    })
+}
+
+/// Deserialises tool arguments; the error names the offending field.
+pub(super) fn parse_arguments<T: serde::de::DeserializeOwned>(
+    arguments: JsonObject,
+) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::Object(arguments))
+        .map_err(|e| format!("invalid arguments: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_js_schema_is_valid_and_strict() {
+        let schema = serde_json::Value::Object(
+            (*schema_for_input::<RunJsArgs>().expect("valid input schema")).clone(),
+        );
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["required"], serde_json::json!(["code"]));
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["properties"]["timeout_ms"]["minimum"], 1);
+        assert!(schema["properties"]["session"]["description"].is_string());
+    }
+
+    #[test]
+    fn argument_errors_name_the_field() {
+        let args = serde_json::json!({"code": "1", "bogus": 1});
+        let err = parse_arguments::<RunJsArgs>(args.as_object().unwrap().clone()).unwrap_err();
+        assert!(err.contains("bogus"), "{err}");
     }
 }
