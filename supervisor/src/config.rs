@@ -72,6 +72,11 @@ pub struct Args {
     #[arg(long, env = "MCP_V8_HEAP_MEMORY_MAX", default_value_t = 64)]
     pub heap_memory_max: u32,
 
+    /// Cap on the memory of all worker processes together, in MiB (cgroup;
+    /// default: workers x (2 x heap-memory-max + 128); 0 disables the cap).
+    #[arg(long, env = "MCP_V8_WORKERS_MEMORY_MAX")]
+    pub workers_memory_max: Option<u64>,
+
     /// Largest accepted source code, in bytes.
     #[arg(long, env = "MCP_V8_MAX_CODE_BYTES", default_value_t = 1 << 20)]
     pub max_code_bytes: u64,
@@ -138,6 +143,8 @@ pub struct Config {
     pub execution_timeout: Duration,
     /// Default and maximum JS heap of one execution, in MiB.
     pub heap_memory_max: u32,
+    /// Cap on the memory of all workers together, in MiB; 0: no cap.
+    pub workers_memory_max: u64,
     /// Largest accepted source code, in bytes.
     pub max_code_bytes: u64,
     /// Console output kept per execution, in bytes.
@@ -190,6 +197,11 @@ impl Args {
         if !(8..=16 * 1024).contains(&self.heap_memory_max) {
             return Err(bad("heap-memory-max", "must be between 8 and 16384 MiB"));
         }
+        let per_worker = 2 * u64::from(self.heap_memory_max) + 128;
+        let workers_memory_max = self.workers_memory_max.unwrap_or(workers as u64 * per_worker);
+        if workers_memory_max != 0 && !(32..=1 << 24).contains(&workers_memory_max) {
+            return Err(bad("workers-memory-max", "must be 0 (no cap) or between 32 MiB and 16 TiB"));
+        }
         if !(1..=64 << 20).contains(&self.max_code_bytes) {
             return Err(bad("max-code-bytes", "must be between 1 byte and 64 MiB"));
         }
@@ -219,6 +231,7 @@ impl Args {
             max_queue: self.max_queue,
             execution_timeout: timeout,
             heap_memory_max: self.heap_memory_max,
+            workers_memory_max,
             max_code_bytes: self.max_code_bytes,
             max_output_bytes: self.max_output_bytes,
             max_heap_bytes: self.max_heap_bytes,
@@ -233,6 +246,11 @@ impl Args {
 }
 
 impl Config {
+    /// Cap on the memory of all workers together, in bytes; 0: no cap.
+    pub fn workers_memory_max_bytes(&self) -> u64 {
+        self.workers_memory_max << 20
+    }
+
     /// Largest frame on a worker socket: a snapshot plus code plus output.
     pub fn max_frame_bytes(&self) -> u64 {
         self.max_heap_bytes + 2 * self.max_code_bytes + 2 * self.max_output_bytes + (1 << 20)
@@ -274,9 +292,21 @@ mod tests {
             (&["--execution-timeout", "1ms"][..], "--execution-timeout"),
             (&["--max-code-bytes", "0"][..], "--max-code-bytes"),
             (&["--http-port", "0"][..], "--http-port"),
+            (&["--workers-memory-max", "8"][..], "--workers-memory-max"),
+            (&["--workers-memory-max", "99999999"][..], "--workers-memory-max"),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(flag), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn workers_memory_max_defaults_per_worker_and_zero_disables() {
+        let config = parse(&["--workers", "3", "--heap-memory-max", "100"]).unwrap();
+        assert_eq!(config.workers_memory_max, 3 * (2 * 100 + 128));
+        assert_eq!(config.workers_memory_max_bytes(), (3 * 328) << 20);
+        let config = parse(&["--workers-memory-max", "256"]).unwrap();
+        assert_eq!(config.workers_memory_max_bytes(), 256 << 20);
+        assert_eq!(parse(&["--workers-memory-max", "0"]).unwrap().workers_memory_max_bytes(), 0);
     }
 }

@@ -114,7 +114,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config.max_queue,
         worker_config(&config),
         metrics.clone(),
+        config.workers_memory_max_bytes(),
     );
+    log_memory_cap(&pool);
     let started = Instant::now();
     pool.wait_first_ready(FIRST_WORKER_TIMEOUT)
         .await
@@ -133,6 +135,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     shutdown.cancel();
     pool.shutdown(SHUTDOWN_TIMEOUT).await;
+    pool.cleanup_cgroup();
     result
 }
 
@@ -166,6 +169,24 @@ fn log_sandbox(pool: &WorkerPool) {
         } else {
             tracing::warn!(layer = %layer.name, "sandbox layer NOT active: {}", layer.detail);
         }
+    }
+}
+
+/// Logs whether the cap on the workers' memory is in force, and if not why.
+fn log_memory_cap(pool: &WorkerPool) {
+    let cap = pool.cgroup_status();
+    if cap.available {
+        tracing::info!(
+            version = ?cap.version,
+            path = cap.path.as_deref().unwrap_or(""),
+            max_bytes = ?cap.memory_max_bytes,
+            "workers' memory cap active"
+        );
+    } else if cap.reason.as_deref() == Some("disabled") {
+        tracing::info!("workers' memory cap disabled (--workers-memory-max 0)");
+    } else {
+        let reason = cap.reason.as_deref().unwrap_or("unknown");
+        tracing::warn!("workers' memory cap NOT active: {reason}");
     }
 }
 

@@ -10,7 +10,7 @@ use mcp_v8_shared::{SandboxLayer, SandboxMode};
 use serde::Serialize;
 
 use super::AppState;
-use crate::pool::{resident_bytes, WorkerState, WorkerStatus};
+use crate::pool::{resident_bytes, CgroupStatus, WorkerState, WorkerStatus};
 use crate::store::GcStatus;
 
 /// The `/api/status` document.
@@ -41,6 +41,8 @@ struct SandboxDoc {
     level: &'static str,
     /// Layers of a live worker (all workers share one configuration).
     layers: Vec<SandboxLayer>,
+    /// The cap on all workers' memory together (cgroup).
+    memory_cap: CgroupStatus,
 }
 
 #[derive(Serialize)]
@@ -92,7 +94,11 @@ fn worker_doc(status: &WorkerStatus, now: Instant) -> WorkerDoc {
     }
 }
 
-fn sandbox_doc(mode: SandboxMode, statuses: &[WorkerStatus]) -> SandboxDoc {
+fn sandbox_doc(
+    mode: SandboxMode,
+    statuses: &[WorkerStatus],
+    memory_cap: CgroupStatus,
+) -> SandboxDoc {
     let layers = statuses
         .iter()
         .find_map(|s| s.sandbox.as_ref())
@@ -111,7 +117,7 @@ fn sandbox_doc(mode: SandboxMode, statuses: &[WorkerStatus]) -> SandboxDoc {
         SandboxMode::BestEffort => "best-effort",
         SandboxMode::Strict => "strict",
     };
-    SandboxDoc { mode, level, layers }
+    SandboxDoc { mode, level, layers, memory_cap }
 }
 
 /// `GET /api/status`.
@@ -125,7 +131,7 @@ pub async fn get_status(State(state): State<AppState>) -> impl IntoResponse {
         version: env!("CARGO_PKG_VERSION"),
         v8_version: mcp_v8_worker::isolate::v8_version(),
         uptime_secs: state.started.elapsed().as_secs(),
-        sandbox: sandbox_doc(state.config.sandbox, &statuses),
+        sandbox: sandbox_doc(state.config.sandbox, &statuses, pool.cgroup_status()),
         pool: PoolDoc {
             size: statuses.len(),
             idle: count(WorkerState::Idle),

@@ -7,6 +7,7 @@
 //! worker dies, times out, hits a limit or is cancelled; replacements that
 //! keep dying young are delayed with exponential backoff.
 
+pub mod cgroup;
 mod exit_class;
 mod slot;
 mod spawn;
@@ -19,6 +20,7 @@ use mcp_v8_shared::{ExecRequest, ExecResponse, WorkerConfig};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+pub use cgroup::{CgroupStatus, WorkerCgroup};
 pub use exit_class::ExitClass;
 pub use status::{resident_bytes, WorkerState, WorkerStatus};
 
@@ -77,6 +79,8 @@ struct PoolShared {
     /// Set when a worker refuses to start for a reason every worker shares
     /// (for example `--sandbox=strict` without seccomp).
     fatal: OnceLock<String>,
+    /// The memory cap on all workers together (or why there is none).
+    cgroup: WorkerCgroup,
 }
 
 /// Handle to the pool; cheap to clone.
@@ -92,11 +96,14 @@ pub struct WorkerPool {
 
 impl WorkerPool {
     /// Starts `workers` slots; each spawns its worker in the background.
+    /// `workers_memory_max` caps the workers' memory together, in bytes
+    /// (0: no cap); see [`WorkerCgroup`].
     pub fn start(
         workers: usize,
         max_queue: usize,
         worker_config: WorkerConfig,
         metrics: Arc<Metrics>,
+        workers_memory_max: u64,
     ) -> Self {
         let max_queue = max_queue.max(1);
         let (queue, jobs) = mpsc::channel(max_queue);
@@ -107,6 +114,7 @@ impl WorkerPool {
             shutdown: CancellationToken::new(),
             metrics,
             fatal: OnceLock::new(),
+            cgroup: WorkerCgroup::setup(workers_memory_max),
         });
         for id in 0..workers {
             tokio::spawn(slot::drive_slot(id, shared.clone()));
@@ -156,6 +164,16 @@ impl WorkerPool {
             .iter()
             .filter(|s| matches!(s.state, WorkerState::Idle | WorkerState::Busy))
             .count()
+    }
+
+    /// The memory cap on the workers, for `/api/status`.
+    pub fn cgroup_status(&self) -> CgroupStatus {
+        self.shared.cgroup.status()
+    }
+
+    /// Removes the workers' cgroup; call after [`WorkerPool::shutdown`].
+    pub fn cleanup_cgroup(&self) {
+        self.shared.cgroup.cleanup();
     }
 
     /// Waits until one worker is ready, a fatal start-up error is known, or

@@ -50,7 +50,7 @@ pub(super) async fn drive_slot(id: usize, shared: Arc<PoolShared>) {
             lock(&shared.slots[id]).n_restarts += 1;
         }
         started_once = true;
-        let spawned = match spawn_worker(id, &shared.worker_config).await {
+        let spawned = match spawn_worker(id, &shared.worker_config, &shared.cgroup).await {
             Ok(spawned) => spawned,
             Err(e) => {
                 tracing::error!(worker = id, "worker failed to start: {e}");

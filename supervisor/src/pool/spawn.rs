@@ -20,6 +20,7 @@ use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use super::cgroup::{CgroupError, WorkerCgroup};
 use super::exit_class::ExitClass;
 
 /// How long a new worker may take to say Hello and to report Ready.
@@ -45,6 +46,8 @@ pub enum SpawnError {
     Unexpected(&'static str),
     #[error("worker refused to start: {0}")]
     Fatal(String),
+    #[error("cannot cap the worker's memory: {0}")]
+    Cgroup(#[from] CgroupError),
     #[error("malformed frame from worker: {0}")]
     Frame(#[from] mcp_v8_shared::FrameError),
 }
@@ -70,8 +73,13 @@ pub fn framed(stream: UnixStream, max_frame_bytes: u64) -> WorkerConn {
     Framed::new(stream, codec)
 }
 
-/// Starts a worker, checks its Hello, sends Init and waits for Ready.
-pub async fn spawn_worker(worker_id: usize, config: &WorkerConfig) -> Result<Spawned, SpawnError> {
+/// Starts a worker, moves it into the workers' cgroup, checks its Hello,
+/// sends Init and waits for Ready.
+pub async fn spawn_worker(
+    worker_id: usize,
+    config: &WorkerConfig,
+    cgroup: &WorkerCgroup,
+) -> Result<Spawned, SpawnError> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     ours.set_nonblocking(true)?;
     let theirs: OwnedFd = theirs.into();
@@ -106,6 +114,13 @@ pub async fn spawn_worker(worker_id: usize, config: &WorkerConfig) -> Result<Spa
     }
     let mut child = command.spawn()?;
     drop(theirs);
+    // Before the handshake, so before any untrusted code: a worker that
+    // cannot be capped does not run.
+    if let Err(e) = cgroup.add(child.id().unwrap_or(0)) {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        return Err(e.into());
+    }
     if let Some(stderr) = child.stderr.take() {
         tokio::spawn(forward_stderr(worker_id, child.id().unwrap_or(0), stderr));
     }
