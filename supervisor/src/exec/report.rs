@@ -87,6 +87,14 @@ pub(super) fn died_report(class: ExitClass, worker: usize, timeout_ms: u64, heap
                 "the worker attempted a forbidden system call and was killed".into(),
             ),
         ),
+        ExitClass::MemoryCap => (
+            ExecStatus::MemoryLimit,
+            info(
+                "MemoryLimitError",
+                "the worker exceeded the workers' memory cap (--workers-memory-max) and was killed"
+                    .into(),
+            ),
+        ),
         ExitClass::V8Fatal => (
             ExecStatus::Crashed,
             info(

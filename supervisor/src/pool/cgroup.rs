@@ -143,7 +143,6 @@ impl WorkerCgroup {
     /// Workers the kernel OOM-killed for the cap so far (`oom_kill` of
     /// `memory.events` or v1 `memory.oom_control`); `None` when unknown.
     /// Lets a caller tell a cap kill from another SIGKILL.
-    #[allow(dead_code)] // for the pool's exit classification, not wired yet
     pub fn oom_kills(&self) -> Option<u64> {
         let active = self.0.as_ref().ok()?;
         let text = fs::read_to_string(active.file("memory.events", "memory.oom_control")).ok()?;

@@ -27,6 +27,8 @@ pub enum ExitClass {
     V8Fatal,
     /// SIGXCPU: the worker used up its RLIMIT_CPU backstop.
     CpuLimit,
+    /// SIGKILL by the kernel because the workers' cgroup hit its memory cap.
+    MemoryCap,
     /// Killed by another signal we did not send (OOM killer, operator).
     Signal,
     /// Exited with a non-zero status (start-up or IPC failure).
@@ -64,6 +66,7 @@ impl ExitClass {
             ExitClass::SandboxViolation => "sandbox_violation",
             ExitClass::V8Fatal => "v8_fatal",
             ExitClass::CpuLimit => "cpu_limit",
+            ExitClass::MemoryCap => "memory_cap",
             ExitClass::Signal => "signal",
             ExitClass::Error => "error",
         }

@@ -81,6 +81,9 @@ struct PoolShared {
     fatal: OnceLock<String>,
     /// The memory cap on all workers together (or why there is none).
     cgroup: WorkerCgroup,
+    /// The cgroup's OOM-kill counter as last seen, to tell a kill by the
+    /// memory cap from any other SIGKILL.
+    oom_kills_seen: std::sync::atomic::AtomicU64,
 }
 
 /// Handle to the pool; cheap to clone.
@@ -107,6 +110,7 @@ impl WorkerPool {
     ) -> Self {
         let max_queue = max_queue.max(1);
         let (queue, jobs) = mpsc::channel(max_queue);
+        let cgroup = WorkerCgroup::setup(workers_memory_max);
         let shared = Arc::new(PoolShared {
             jobs: tokio::sync::Mutex::new(jobs),
             slots: (0..workers).map(|id| Mutex::new(WorkerStatus::new(id))).collect(),
@@ -114,7 +118,8 @@ impl WorkerPool {
             shutdown: CancellationToken::new(),
             metrics,
             fatal: OnceLock::new(),
-            cgroup: WorkerCgroup::setup(workers_memory_max),
+            oom_kills_seen: std::sync::atomic::AtomicU64::new(cgroup.oom_kills().unwrap_or(0)),
+            cgroup,
         });
         for id in 0..workers {
             tokio::spawn(slot::drive_slot(id, shared.clone()));
@@ -204,6 +209,23 @@ impl WorkerPool {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl PoolShared {
+    /// Refines the class of a worker that died of a SIGKILL we did not send:
+    /// if the cgroup's OOM-kill counter moved, the memory cap killed it.
+    fn refine_exit(&self, class: ExitClass) -> ExitClass {
+        if class != ExitClass::Signal {
+            return class;
+        }
+        let Some(now) = self.cgroup.oom_kills() else { return class };
+        let before = self.oom_kills_seen.swap(now, std::sync::atomic::Ordering::Relaxed);
+        if now > before {
+            ExitClass::MemoryCap
+        } else {
+            class
         }
     }
 }

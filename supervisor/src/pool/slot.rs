@@ -8,7 +8,7 @@ use mcp_v8_shared::{ExecError, ExecRequest, ExecResponse, Request, Response};
 
 use super::exit_class::ExitClass;
 use super::spawn::{recv, send, spawn_worker, SpawnError, Spawned};
-use super::status::{CurrentExecution, WorkerState};
+use super::status::{resident_bytes, CurrentExecution, WorkerState};
 use super::{lock, Job, JobOutcome, JobResult, PoolShared};
 
 /// Time a worker gets past an execution's deadline before it is killed
@@ -24,6 +24,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How long a worker asked to exit may take before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+/// A worker whose resident memory exceeds this after a job is replaced:
+/// 128 MiB, or the heap limit plus 64 MiB when that is larger.
+fn retire_rss_bytes(config: &mcp_v8_shared::WorkerConfig) -> u64 {
+    (128u64 << 20).max((u64::from(config.default_heap_mb) + 64) << 20)
+}
 
 /// Delay before the next start after `failures` consecutive failed starts.
 fn backoff(failures: u32) -> Duration {
@@ -101,6 +107,7 @@ async fn serve_jobs(id: usize, shared: &PoolShared, mut worker: Spawned) -> (Exi
             }
             status = worker.child.wait() => {
                 let class = status.map_or(ExitClass::Error, |s| ExitClass::from_status(s, None));
+                let class = shared.refine_exit(class);
                 tracing::warn!(worker = id, class = class.as_str(), "idle worker died");
                 return (class, false);
             }
@@ -127,7 +134,12 @@ async fn serve_jobs(id: usize, shared: &PoolShared, mut worker: Spawned) -> (Exi
                     response.outcome,
                     Err(ExecError::Timeout { .. } | ExecError::MemoryLimit { .. })
                 );
-                let end = hit_limit.then_some(ExitClass::Retired);
+                // So is one that grew large: V8 keeps the pages of a big
+                // heap pooled after the isolate is gone.
+                let bloated = pid
+                    .and_then(resident_bytes)
+                    .is_some_and(|rss| rss > retire_rss_bytes(&shared.worker_config));
+                let end = (hit_limit || bloated).then_some(ExitClass::Retired);
                 (JobOutcome::Completed(response), end)
             }
             Ran::Kill(class) => {
@@ -135,7 +147,7 @@ async fn serve_jobs(id: usize, shared: &PoolShared, mut worker: Spawned) -> (Exi
                 (JobOutcome::Died(class), Some(class))
             }
             Ran::Lost => {
-                let class = reap(&mut worker).await;
+                let class = shared.refine_exit(reap(&mut worker).await);
                 (JobOutcome::Died(class), Some(class))
             }
         };
