@@ -200,19 +200,29 @@ pub fn seccomp_log(pid: u32) -> Option<Vec<String>> {
 pub fn run_cases(cases: &[(&str, fn())], args: &[String]) {
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let mut failed = Vec::new();
+    let mut passed = 0;
     for (name, case) in cases {
         if !filters.iter().all(|f| name.contains(f.as_str())) {
             continue;
         }
         println!("test {name} ...");
         match std::panic::catch_unwind(case) {
-            Ok(()) => println!("test {name} ... ok"),
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
             Err(_) => {
                 println!("test {name} ... FAILED");
                 failed.push(*name);
             }
         }
     }
+    // The same closing line as libtest, so runners that read it count us.
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {verdict}. {passed} passed; {} failed; 0 ignored; 0 measured; 0 filtered out",
+        failed.len()
+    );
     if !failed.is_empty() {
         println!("failed: {failed:?}");
         std::process::exit(1);
