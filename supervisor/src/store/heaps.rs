@@ -177,6 +177,7 @@ impl HeapStore {
     }
 
     /// Whether a file for this heap exists (not verified).
+    #[cfg(test)]
     pub fn contains(&self, hash: &HeapHash) -> bool {
         self.path_of(hash).is_file()
     }

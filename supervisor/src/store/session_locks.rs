@@ -28,14 +28,15 @@ pub struct SessionGuard {
     /// The held lock. Declared first so it is released before `slot` runs
     /// its clean-up.
     _guard: OwnedMutexGuard<()>,
-    /// Removes the map entry once nobody uses it.
-    slot: Slot,
+    /// Removes the map entry once nobody uses it (held for its `Drop`).
+    _slot: Slot,
 }
 
+#[cfg(test)]
 impl SessionGuard {
     /// The session this guard serialises.
     pub fn session(&self) -> &str {
-        &self.slot.name
+        &self._slot.name
     }
 }
 
@@ -85,11 +86,12 @@ impl SessionLocks {
         let guard = slot.mutex.clone().lock_owned().await;
         SessionGuard {
             _guard: guard,
-            slot,
+            _slot: slot,
         }
     }
 
     /// The session's lock if it is free right now.
+    #[cfg(test)]
     pub fn try_lock(&self, name: &str) -> Option<SessionGuard> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let mutex = map.entry(name.to_owned()).or_default().clone();
@@ -103,11 +105,12 @@ impl SessionLocks {
         // On failure `slot` drops here and cleans up if it was the only user.
         Some(SessionGuard {
             _guard: guard.ok()?,
-            slot,
+            _slot: slot,
         })
     }
 
     /// Number of sessions whose lock is held or awaited.
+    #[cfg(test)]
     pub fn in_use(&self) -> usize {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
