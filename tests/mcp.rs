@@ -323,3 +323,63 @@ fn stdio_ping_and_concurrent_calls() {
 
 #[path = "mcp/raw_http.rs"]
 mod raw_http;
+
+/// Raw stdio: garbage lines, non-JSON-RPC JSON and a batch do not stop the
+/// server; a well-formed conversation works afterwards.
+#[test]
+fn stdio_survives_malformed_lines() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(common::binary())
+        .args(["--workers", "1", "--directory-path"])
+        .arg(dir.path().join("heaps"))
+        .arg("--session-db-path")
+        .arg(dir.path().join("sessions"))
+        .env("MCP_V8_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = [
+        "this is not json".to_string(),
+        r#"{"hello": "world"}"#.to_string(),
+        r#"[{"jsonrpc":"2.0","id":9,"method":"ping"}]"#.to_string(),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}})
+        .to_string(),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "run_js", "arguments": {"code": "'still here'"}}})
+        .to_string(),
+    ];
+    for line in &lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = sender.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let answer = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = receiver.recv_timeout(left).unwrap_or_else(|_| panic!("no answer; saw {seen:?}"));
+        let message: Value = serde_json::from_str(&line).expect("stdout carries JSON-RPC only");
+        if message["id"] == 2 {
+            break message;
+        }
+        seen.push(message);
+    };
+    assert_eq!(answer["result"]["structuredContent"]["result"], "still here", "{answer}");
+    assert!(seen.iter().any(|m| m["error"]["code"] == -32600), "{seen:?}");
+    drop(stdin);
+    let _ = child.wait();
+}
