@@ -29,7 +29,10 @@ struct TestClient {
 
 impl TestClient {
     fn new(version: ProtocolVersion) -> Self {
-        TestClient { progress: Arc::default(), version }
+        TestClient {
+            progress: Arc::default(),
+            version,
+        }
     }
 }
 
@@ -50,7 +53,10 @@ impl ClientHandler for TestClient {
 type Client = RunningService<RoleClient, TestClient>;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// `initialize` with this revision (session revisions).
@@ -61,7 +67,12 @@ fn handshake(version: ProtocolVersion) -> (ClientLifecycleMode, ProtocolVersion)
 /// No handshake: per-request metadata (the 2026-07-28 revision).
 fn stateless() -> (ClientLifecycleMode, ProtocolVersion) {
     let version = ProtocolVersion::V_2026_07_28;
-    (ClientLifecycleMode::Discover { preferred_versions: vec![version.clone()] }, version)
+    (
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![version.clone()],
+        },
+        version,
+    )
 }
 
 async fn http_client(
@@ -70,7 +81,11 @@ async fn http_client(
 ) -> (Client, TestClient) {
     let handler = TestClient::new(version);
     let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
-    let client = handler.clone().serve_with_lifecycle(transport, mode).await.expect("connect");
+    let client = handler
+        .clone()
+        .serve_with_lifecycle(transport, mode)
+        .await
+        .expect("connect");
     (client, handler)
 }
 
@@ -84,10 +99,16 @@ async fn stdio_client(data: &std::path::Path, extra: &[&str]) -> (Client, TestCl
             .args(extra)
             .env("MCP_V8_LOG", "warn");
     });
-    let (transport, _stderr) =
-        TokioChildProcess::builder(command).stderr(Stdio::inherit()).spawn().expect("spawn");
+    let (transport, _stderr) = TokioChildProcess::builder(command)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
     let handler = TestClient::new(ProtocolVersion::V_2025_11_25);
-    let client = handler.clone().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize).await.expect("connect");
+    let client = handler
+        .clone()
+        .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+        .await
+        .expect("connect");
     (client, handler)
 }
 
@@ -96,11 +117,17 @@ fn run_js_params(arguments: Value) -> CallToolRequestParams {
 }
 
 async fn run_js(client: &Client, arguments: Value) -> CallToolResult {
-    client.call_tool(run_js_params(arguments)).await.expect("tools/call")
+    client
+        .call_tool(run_js_params(arguments))
+        .await
+        .expect("tools/call")
 }
 
 fn structured(result: &CallToolResult) -> &Value {
-    result.structured_content.as_ref().expect("structured content")
+    result
+        .structured_content
+        .as_ref()
+        .expect("structured content")
 }
 
 /// The text content must carry the same JSON as the structured content.
@@ -112,14 +139,21 @@ fn text_json(result: &CallToolResult) -> Value {
 /// What every transport must do: list tools, run code, report JS errors.
 async fn basic_conversation(client: &Client) {
     let tools = client.list_all_tools().await.unwrap();
-    let run = tools.iter().find(|t| t.name == "run_js").expect("run_js listed");
+    let run = tools
+        .iter()
+        .find(|t| t.name == "run_js")
+        .expect("run_js listed");
     let schema = Value::Object((*run.input_schema).clone());
     assert_eq!(schema["properties"]["code"]["type"], "string", "{schema}");
     assert_eq!(schema["required"], json!(["code"]), "{schema}");
     assert!(run.output_schema.is_some());
     assert!(run.description.as_deref().unwrap().contains("console"));
 
-    let ok = run_js(client, json!({"code": "console.log('hi'); [3, 1, 2].sort()"})).await;
+    let ok = run_js(
+        client,
+        json!({"code": "console.log('hi'); [3, 1, 2].sort()"}),
+    )
+    .await;
     assert_eq!(ok.is_error, Some(false), "{ok:?}");
     assert_eq!(structured(&ok)["status"], "ok");
     assert_eq!(structured(&ok)["result"], json!([1, 2, 3]));
@@ -131,10 +165,17 @@ async fn basic_conversation(client: &Client) {
     let error = &structured(&thrown)["error"];
     assert_eq!(structured(&thrown)["status"], "error");
     assert_eq!(error["name"], "TypeError");
-    assert!(error["message"].as_str().unwrap().contains("null"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("null"),
+        "{error}"
+    );
     assert!(error["stack"].as_str().unwrap().contains("at f"), "{error}");
 
-    let timed_out = run_js(client, json!({"code": "while (true) {}", "timeout_ms": 200})).await;
+    let timed_out = run_js(
+        client,
+        json!({"code": "while (true) {}", "timeout_ms": 200}),
+    )
+    .await;
     assert_eq!(timed_out.is_error, Some(true));
     assert_eq!(structured(&timed_out)["status"], "timeout");
 }
@@ -147,17 +188,27 @@ async fn misuse_gets_clear_errors(client: &Client, arguments_are_protocol_errors
         (json!({}), "missing code"),
         (json!({"code": "1", "bogus": true}), "unknown argument"),
         (json!({"code": "1", "timeout_ms": 0}), "timeout below 1"),
-        (json!({"code": "1", "timeout_ms": 999_999_999}), "timeout above the server's"),
+        (
+            json!({"code": "1", "timeout_ms": 999_999_999}),
+            "timeout above the server's",
+        ),
     ] {
         let outcome = client.call_tool(run_js_params(arguments)).await;
         if arguments_are_protocol_errors {
             let err = outcome.expect_err(what);
-            assert_eq!(error_code(&err), Some(ErrorCode::INVALID_PARAMS), "{what}: {err:?}");
+            assert_eq!(
+                error_code(&err),
+                Some(ErrorCode::INVALID_PARAMS),
+                "{what}: {err:?}"
+            );
         } else {
             let result = outcome.expect(what);
             assert_eq!(result.is_error, Some(true), "{what}: {result:?}");
             let text = &result.content[0].as_text().expect("text").text;
-            assert!(text.contains("invalid arguments") || text.contains("timeout_ms"), "{what}: {text}");
+            assert!(
+                text.contains("invalid arguments") || text.contains("timeout_ms"),
+                "{what}: {text}"
+            );
         }
     }
     let err = client
@@ -178,26 +229,60 @@ fn error_code(err: &ServiceError) -> Option<ErrorCode> {
 }
 
 async fn call(client: &Client, tool: &'static str, arguments: Value) -> CallToolResult {
-    let params = CallToolRequestParams::new(tool)
-        .with_arguments(arguments.as_object().unwrap().clone());
+    let params =
+        CallToolRequestParams::new(tool).with_arguments(arguments.as_object().unwrap().clone());
     client.call_tool(params).await.expect("tools/call")
 }
 
 /// Sessions keep globals; heaps branch; the session tools see and delete.
 async fn sessions_and_heaps(client: &Client, name: &str) {
-    let tools: Vec<_> = client.list_all_tools().await.unwrap().into_iter().map(|t| t.name).collect();
-    for tool in ["run_js", "list_sessions", "get_session", "delete_session", "get_heap"] {
-        assert!(tools.iter().any(|t| t == tool), "{tool} missing from {tools:?}");
+    let tools: Vec<_> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    for tool in [
+        "run_js",
+        "list_sessions",
+        "get_session",
+        "delete_session",
+        "get_heap",
+    ] {
+        assert!(
+            tools.iter().any(|t| t == tool),
+            "{tool} missing from {tools:?}"
+        );
     }
-    let first = run_js(client, json!({"code": "var counter = 1; counter", "session": name})).await;
+    let first = run_js(
+        client,
+        json!({"code": "var counter = 1; counter", "session": name}),
+    )
+    .await;
     assert_eq!(structured(&first)["session"], name, "{first:?}");
-    let heap1 = structured(&first)["heap"].as_str().expect("heap hash").to_string();
-    let second = run_js(client, json!({"code": "counter += 1; counter", "session": name})).await;
+    let heap1 = structured(&first)["heap"]
+        .as_str()
+        .expect("heap hash")
+        .to_string();
+    let second = run_js(
+        client,
+        json!({"code": "counter += 1; counter", "session": name}),
+    )
+    .await;
     assert_eq!(structured(&second)["result"], 2, "{second:?}");
-    let failed = run_js(client, json!({"code": "counter = 100; throw new Error('x')", "session": name})).await;
+    let failed = run_js(
+        client,
+        json!({"code": "counter = 100; throw new Error('x')", "session": name}),
+    )
+    .await;
     assert_eq!(failed.is_error, Some(true));
     let third = run_js(client, json!({"code": "counter", "session": name})).await;
-    assert_eq!(structured(&third)["result"], 2, "a failed run must not advance the session");
+    assert_eq!(
+        structured(&third)["result"],
+        2,
+        "a failed run must not advance the session"
+    );
 
     let branch = run_js(client, json!({"code": "counter * 10", "heap": heap1})).await;
     assert_eq!(structured(&branch)["result"], 10, "{branch:?}");
@@ -208,7 +293,10 @@ async fn sessions_and_heaps(client: &Client, name: &str) {
     assert!(items.iter().any(|s| s["name"] == name), "{listing:?}");
     let session = call(client, "get_session", json!({"name": name})).await;
     assert_eq!(structured(&session)["entries"], 4, "{session:?}");
-    assert_eq!(structured(&session)["history"]["items"][2]["status"], "error");
+    assert_eq!(
+        structured(&session)["history"]["items"][2]["status"],
+        "error"
+    );
     let heap = call(client, "get_heap", json!({"hash": heap1})).await;
     assert!(structured(&heap)["v8_version"].is_string(), "{heap:?}");
     assert!(structured(&heap)["size_bytes"].as_u64().unwrap() > 0);
@@ -227,8 +315,10 @@ async fn cancel_frees_the_worker(client: &Client) {
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(run_js_params(
         json!({"code": "while (true) {}"}),
     )));
-    let handle =
-        client.send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
+    let handle = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     handle.cancel(Some("test".into())).await.unwrap();
@@ -252,7 +342,10 @@ async fn long_run_reports_progress(client: &Client, handler: &TestClient) {
     assert_eq!(structured(&result)["result"], "slept", "{result:?}");
     let progress = handler.progress.lock().unwrap().clone();
     assert!(progress.len() >= 2, "progress: {progress:?}");
-    assert!(progress.windows(2).all(|w| w[0].progress < w[1].progress), "{progress:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0].progress < w[1].progress),
+        "{progress:?}"
+    );
     assert!(progress[0].total.unwrap() >= 1600.0);
 }
 
@@ -260,7 +353,8 @@ async fn long_run_reports_progress(client: &Client, handler: &TestClient) {
 fn http_session_revision_with_the_rust_sdk() {
     let server = Server::start(&["--workers", "1"]);
     runtime().block_on(async {
-        let (client, handler) = http_client(&server, handshake(ProtocolVersion::V_2025_06_18)).await;
+        let (client, handler) =
+            http_client(&server, handshake(ProtocolVersion::V_2025_06_18)).await;
         let info = client.peer_info().expect("initialize result");
         assert_eq!(info.server_info.as_ref().unwrap().name, "mcp-v8");
         let instructions = info.instructions.as_deref().unwrap();
@@ -295,7 +389,16 @@ fn stdio_with_the_rust_sdk() {
     let dir = tempfile::tempdir().unwrap();
     runtime().block_on(async {
         let (client, handler) = stdio_client(dir.path(), &["--workers", "1"]).await;
-        assert_eq!(client.peer_info().unwrap().server_info.as_ref().unwrap().name, "mcp-v8");
+        assert_eq!(
+            client
+                .peer_info()
+                .unwrap()
+                .server_info
+                .as_ref()
+                .unwrap()
+                .name,
+            "mcp-v8"
+        );
         basic_conversation(&client).await;
         misuse_gets_clear_errors(&client, false).await;
         sessions_and_heaps(&client, "stdio:1").await;
@@ -315,7 +418,9 @@ fn stdio_ping_and_concurrent_calls() {
         for (i, result) in results.iter().enumerate() {
             assert_eq!(structured(result)["result"], json!(i * 10));
         }
-        let pong = client.send_request(ClientRequest::PingRequest(Default::default())).await;
+        let pong = client
+            .send_request(ClientRequest::PingRequest(Default::default()))
+            .await;
         assert!(matches!(pong, Ok(ServerResult::EmptyResult(_))), "{pong:?}");
         client.cancel().await.unwrap();
     });
@@ -371,15 +476,23 @@ fn stdio_survives_malformed_lines() {
     let mut seen = Vec::new();
     let answer = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = receiver.recv_timeout(left).unwrap_or_else(|_| panic!("no answer; saw {seen:?}"));
+        let line = receiver
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no answer; saw {seen:?}"));
         let message: Value = serde_json::from_str(&line).expect("stdout carries JSON-RPC only");
         if message["id"] == 2 {
             break message;
         }
         seen.push(message);
     };
-    assert_eq!(answer["result"]["structuredContent"]["result"], "still here", "{answer}");
-    assert!(seen.iter().any(|m| m["error"]["code"] == -32600), "{seen:?}");
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"], "still here",
+        "{answer}"
+    );
+    assert!(
+        seen.iter().any(|m| m["error"]["code"] == -32600),
+        "{seen:?}"
+    );
     drop(stdin);
     let _ = child.wait();
 }

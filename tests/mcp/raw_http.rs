@@ -11,7 +11,10 @@ use crate::common::Server;
 const ACCEPT: &str = "application/json, text/event-stream";
 
 fn client() -> Client {
-    Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap()
+    Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 /// `_meta` of a self-contained 2026-07-28 request.
@@ -34,7 +37,10 @@ fn post_2026(server: &Server, method: &str, mut params: Value) -> Response {
     if let Some(name) = params.get("name").and_then(Value::as_str) {
         request = request.header("mcp-name", name);
     }
-    request.json(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params})).send().unwrap()
+    request
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}))
+        .send()
+        .unwrap()
 }
 
 fn post_raw(server: &Server, body: impl Into<reqwest::blocking::Body>) -> Response {
@@ -66,7 +72,11 @@ fn json_rpc_body(response: Response) -> Value {
 }
 
 fn assert_still_serving(server: &Server) {
-    let response = post_2026(server, "tools/call", json!({"name": "run_js", "arguments": {"code": "20 + 22"}}));
+    let response = post_2026(
+        server,
+        "tools/call",
+        json!({"name": "run_js", "arguments": {"code": "20 + 22"}}),
+    );
     assert_eq!(response.status(), 200);
     let body = json_rpc_body(response);
     assert_eq!(body["result"]["structuredContent"]["result"], 42, "{body}");
@@ -79,18 +89,29 @@ fn stateless_2026_needs_no_handshake_and_no_session() {
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("mcp-session-id").is_none());
     let body = json_rpc_body(response);
-    let names: Vec<&str> =
-        body["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = body["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"run_js"), "{body}");
 
-    let response = post_2026(&server, "tools/call", json!({"name": "run_js", "arguments": {"code": "throw new RangeError('nope')"}}));
+    let response = post_2026(
+        &server,
+        "tools/call",
+        json!({"name": "run_js", "arguments": {"code": "throw new RangeError('nope')"}}),
+    );
     assert_eq!(response.status(), 200);
     let body = json_rpc_body(response);
     let result = &body["result"];
     assert_eq!(result["isError"], true, "{body}");
     assert_eq!(result["structuredContent"]["error"]["name"], "RangeError");
     assert_eq!(result["structuredContent"]["error"]["message"], "nope");
-    assert!(result["content"][0]["text"].as_str().unwrap().contains("RangeError"));
+    assert!(result["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("RangeError"));
 }
 
 #[test]
@@ -108,7 +129,10 @@ fn malformed_requests_get_clear_errors_and_the_server_keeps_serving() {
     assert_eq!(response.status(), 400);
     let body = json_rpc_body(response);
     assert_eq!(body["error"]["code"], -32600);
-    assert!(body["error"]["message"].as_str().unwrap().contains("batch"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("batch"),
+        "{body}"
+    );
 
     // JSON, but not JSON-RPC.
     let response = post_raw(&server, r#"{"hello": "world"}"#);
@@ -125,17 +149,41 @@ fn malformed_requests_get_clear_errors_and_the_server_keeps_serving() {
 
     // 2026-07-28: bad arguments are tool results the model can read
     // (SEP-1303); an unknown tool is a JSON-RPC error.
-    let body = json_rpc_body(post_2026(&server, "tools/call", json!({"name": "run_js", "arguments": {"code": ["x"]}})));
+    let body = json_rpc_body(post_2026(
+        &server,
+        "tools/call",
+        json!({"name": "run_js", "arguments": {"code": ["x"]}}),
+    ));
     assert_eq!(body["result"]["isError"], true, "{body}");
-    assert!(body["result"]["content"][0]["text"].as_str().unwrap().contains("invalid type"), "{body}");
-    let body = json_rpc_body(post_2026(&server, "tools/call", json!({"name": "nope", "arguments": {}})));
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type"),
+        "{body}"
+    );
+    let body = json_rpc_body(post_2026(
+        &server,
+        "tools/call",
+        json!({"name": "nope", "arguments": {}}),
+    ));
     assert!(body["error"]["code"].is_i64(), "{body}");
 
     // Code over --max-code-bytes (but under the body limit).
     let code = format!("'{}'", "y".repeat(2000));
-    let body = json_rpc_body(post_2026(&server, "tools/call", json!({"name": "run_js", "arguments": {"code": code}})));
+    let body = json_rpc_body(post_2026(
+        &server,
+        "tools/call",
+        json!({"name": "run_js", "arguments": {"code": code}}),
+    ));
     assert_eq!(body["result"]["isError"], true, "{body}");
-    assert!(body["result"]["content"][0]["text"].as_str().unwrap().contains("1000 bytes"), "{body}");
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("1000 bytes"),
+        "{body}"
+    );
 
     // Missing Accept: 406.
     let response = client()
@@ -173,10 +221,19 @@ fn host_and_origin_are_checked_against_dns_rebinding() {
     assert_ne!(send(None, Some("http://localhost:5173")), 403);
     assert_ne!(send(Some(&format!("localhost:{}", server.port)), None), 403);
     // REST is not affected by the MCP host check.
-    let rest = client().get(server.url("/healthz")).header("host", "evil.example").send().unwrap();
+    let rest = client()
+        .get(server.url("/healthz"))
+        .header("host", "evil.example")
+        .send()
+        .unwrap();
     assert_eq!(rest.status(), 200);
 
-    let open = Server::start(&["--workers", "1", "--allowed-hosts", "mcp.example,other.example"]);
+    let open = Server::start(&[
+        "--workers",
+        "1",
+        "--allowed-hosts",
+        "mcp.example,other.example",
+    ]);
     let status = client()
         .post(open.url("/mcp"))
         .header("accept", ACCEPT)
@@ -199,10 +256,16 @@ fn session_revision_has_session_header_sse_stream_and_delete() {
     });
     let response = post_raw(&server, initialize.to_string());
     assert_eq!(response.status(), 200);
-    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let body = json_rpc_body(response);
     assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
-    assert!(body["result"]["instructions"].as_str().unwrap().contains("run_js"));
+    assert!(body["result"]["instructions"]
+        .as_str()
+        .unwrap()
+        .contains("run_js"));
 
     let with_session = |method: reqwest::Method| {
         client()
@@ -218,18 +281,37 @@ fn session_revision_has_session_header_sse_stream_and_delete() {
         .unwrap();
     assert_eq!(accepted.status(), 202);
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "run_js", "arguments": {"code": "'in session'"}}});
-    let body = json_rpc_body(with_session(reqwest::Method::POST).body(call.to_string()).send().unwrap());
-    assert_eq!(body["result"]["structuredContent"]["result"], "in session", "{body}");
+    let body = json_rpc_body(
+        with_session(reqwest::Method::POST)
+            .body(call.to_string())
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        body["result"]["structuredContent"]["result"], "in session",
+        "{body}"
+    );
 
     // 2025-06-18: bad arguments are a JSON-RPC invalid-params error.
     let bad = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "run_js", "arguments": {"code": 1}}});
-    let body = json_rpc_body(with_session(reqwest::Method::POST).body(bad.to_string()).send().unwrap());
+    let body = json_rpc_body(
+        with_session(reqwest::Method::POST)
+            .body(bad.to_string())
+            .send()
+            .unwrap(),
+    );
     assert_eq!(body["error"]["code"], -32602, "{body}");
 
     // The GET stream opens (we only read its headers).
-    let stream = with_session(reqwest::Method::GET).header("accept", "text/event-stream").send().unwrap();
+    let stream = with_session(reqwest::Method::GET)
+        .header("accept", "text/event-stream")
+        .send()
+        .unwrap();
     assert_eq!(stream.status(), 200);
-    assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(stream.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     drop(stream);
 
     // A request without the session header is refused.
@@ -238,6 +320,9 @@ fn session_revision_has_session_header_sse_stream_and_delete() {
 
     let deleted = with_session(reqwest::Method::DELETE).send().unwrap();
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    let gone = with_session(reqwest::Method::POST).body(call.to_string()).send().unwrap();
+    let gone = with_session(reqwest::Method::POST)
+        .body(call.to_string())
+        .send()
+        .unwrap();
     assert_eq!(gone.status(), 404);
 }
