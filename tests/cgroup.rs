@@ -16,11 +16,19 @@ use common::Server;
 use serde_json::{json, Value};
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 fn status(server: &Server) -> Value {
-    client().get(server.url("/api/status")).send().unwrap().json().unwrap()
+    client()
+        .get(server.url("/api/status"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 /// Polls `/api/status` until every worker is idle with a pid.
@@ -29,7 +37,10 @@ fn all_workers_idle(server: &Server) -> Value {
     loop {
         let doc = status(server);
         let workers = doc["workers"].as_array().unwrap();
-        if workers.iter().all(|w| w["state"] == "idle" && w["pid"].is_u64()) {
+        if workers
+            .iter()
+            .all(|w| w["state"] == "idle" && w["pid"].is_u64())
+        {
             return doc;
         }
         assert!(Instant::now() < deadline, "workers not all idle: {doc}");
@@ -47,8 +58,14 @@ fn active_cap(doc: &Value) -> Option<Value> {
         return Some(cap);
     }
     let reason = cap["reason"].as_str().unwrap_or_default();
-    assert!(!reason.trim().is_empty(), "unavailable without a reason: {cap}");
-    assert!(cap["path"].is_null() && cap["memory_max_bytes"].is_null(), "{cap}");
+    assert!(
+        !reason.trim().is_empty(),
+        "unavailable without a reason: {cap}"
+    );
+    assert!(
+        cap["path"].is_null() && cap["memory_max_bytes"].is_null(),
+        "{cap}"
+    );
     assert!(
         std::env::var_os("MCP_V8_TEST_EXPECT_MEMORY_CAP").is_none(),
         "memory cap expected but unavailable: {reason}"
@@ -75,14 +92,25 @@ fn every_worker_is_in_the_capped_cgroup_and_it_is_removed_at_shutdown() {
     assert!(cap["memory_current_bytes"].as_u64().unwrap() > 0, "{cap}");
     let dir = Path::new(cap["path"].as_str().unwrap()).to_path_buf();
     let inside = procs(&dir);
-    let pids: Vec<u64> =
-        doc["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+    let pids: Vec<u64> = doc["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap())
+        .collect();
     assert_eq!(pids.len(), 2);
     for pid in &pids {
-        assert!(inside.contains(pid), "worker {pid} not in {}: {inside:?}", dir.display());
+        assert!(
+            inside.contains(pid),
+            "worker {pid} not in {}: {inside:?}",
+            dir.display()
+        );
     }
     // The supervisor itself is outside the cap.
-    assert!(!inside.contains(&u64::from(server.child.id())), "{inside:?}");
+    assert!(
+        !inside.contains(&u64::from(server.child.id())),
+        "{inside:?}"
+    );
 
     // A replaced worker goes into the cgroup too.
     let (code, body) = exec(&server, "1 + 1");
@@ -93,22 +121,37 @@ fn every_worker_is_in_the_capped_cgroup_and_it_is_removed_at_shutdown() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let doc = loop {
         let doc = all_workers_idle(&server);
-        let now: Vec<u64> =
-            doc["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+        let now: Vec<u64> = doc["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["pid"].as_u64().unwrap())
+            .collect();
         if !now.contains(&killed) {
             break doc;
         }
-        assert!(Instant::now() < deadline, "worker {killed} not replaced: {doc}");
+        assert!(
+            Instant::now() < deadline,
+            "worker {killed} not replaced: {doc}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let inside = procs(&dir);
     for worker in doc["workers"].as_array().unwrap() {
         let pid = worker["pid"].as_u64().unwrap();
-        assert!(inside.contains(&pid), "new worker {pid} not in {}: {inside:?}", dir.display());
+        assert!(
+            inside.contains(&pid),
+            "new worker {pid} not in {}: {inside:?}",
+            dir.display()
+        );
     }
 
     server.stop();
-    assert!(!dir.exists(), "{} left behind after shutdown", dir.display());
+    assert!(
+        !dir.exists(),
+        "{} left behind after shutdown",
+        dir.display()
+    );
 }
 
 fn exec(server: &Server, code: &str) -> (u16, Value) {
@@ -140,15 +183,23 @@ fn the_kernel_enforces_the_cap_and_the_pool_recovers() {
                 kept.length";
     let (code, body) = exec(&server, bomb);
     assert_eq!(code, 200, "{body}");
-    assert_eq!(body["status"], "memory_limit", "a kill by the cap is a memory limit: {body}");
+    assert_eq!(
+        body["status"], "memory_limit",
+        "a kill by the cap is a memory limit: {body}"
+    );
     let dir = Path::new(cap["path"].as_str().unwrap());
     let counters = ["memory.events", "memory.oom_control"]
         .iter()
         .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
         .unwrap();
-    let oom_kills: u64 =
-        counters.lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok()).unwrap();
-    assert!(oom_kills >= 1, "the kernel did not OOM-kill in the cgroup: {counters}");
+    let oom_kills: u64 = counters
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        .unwrap();
+    assert!(
+        oom_kills >= 1,
+        "the kernel did not OOM-kill in the cgroup: {counters}"
+    );
     let doc = all_workers_idle(&server);
     assert_eq!(doc["workers"][0]["last_exit"], "memory_cap", "{doc}");
     let (code, body) = exec(&server, "6 * 7");
@@ -169,11 +220,16 @@ fn zero_disables_the_cap_and_says_so() {
 #[test]
 fn a_dead_supervisors_empty_v1_cgroup_is_removed_at_start() {
     let first = Server::start(&["--workers", "1", "--workers-memory-max", "128"]);
-    let Some(cap) = active_cap(&status(&first)) else { return };
+    let Some(cap) = active_cap(&status(&first)) else {
+        return;
+    };
     if cap["version"] != "v1" {
         return;
     }
-    let memcg = Path::new(cap["path"].as_str().unwrap()).parent().unwrap().to_path_buf();
+    let memcg = Path::new(cap["path"].as_str().unwrap())
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = gone.id();
     gone.wait().unwrap();
@@ -185,5 +241,8 @@ fn a_dead_supervisors_empty_v1_cgroup_is_removed_at_start() {
     let _ = std::fs::remove_dir(&stale);
     assert!(!stale_left, "stale {} not removed", stale.display());
     // A live supervisor's cgroup is left alone.
-    assert!(Path::new(cap["path"].as_str().unwrap()).exists(), "{cap} {cap2}");
+    assert!(
+        Path::new(cap["path"].as_str().unwrap()).exists(),
+        "{cap} {cap2}"
+    );
 }

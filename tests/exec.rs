@@ -9,11 +9,18 @@ use common::Server;
 use serde_json::{json, Value};
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 fn exec(server: &Server, body: Value) -> (u16, Value) {
-    let resp = client().post(server.url("/api/exec")).json(&body).send().unwrap();
+    let resp = client()
+        .post(server.url("/api/exec"))
+        .json(&body)
+        .send()
+        .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().unwrap())
 }
@@ -30,7 +37,10 @@ fn seed_request_prints_cluster_ok() {
     let body = exec_ok(&server, "console.log(\"cluster ok\")");
     assert_eq!(body["status"], "ok", "{body}");
     assert_eq!(body["stdout"], "cluster ok");
-    assert_eq!(body["output"], json!([{ "level": "log", "text": "cluster ok" }]));
+    assert_eq!(
+        body["output"],
+        json!([{ "level": "log", "text": "cluster ok" }])
+    );
     assert!(body["duration_ms"].as_f64().unwrap() >= 0.0);
     assert!(body["worker"].is_u64());
 }
@@ -79,9 +89,16 @@ fn javascript_semantics_table() {
         assert_eq!(body["result"], *result, "{code}: {body}");
         assert_eq!(body["stdout"], *stdout, "{code}: {body}");
     }
-    let levels = exec_ok(&server, "console.info(1); console.warn(2); console.error(3); console.debug(4)");
-    let levels: Vec<&str> =
-        levels["output"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap()).collect();
+    let levels = exec_ok(
+        &server,
+        "console.info(1); console.warn(2); console.error(3); console.debug(4)",
+    );
+    let levels: Vec<&str> = levels["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["level"].as_str().unwrap())
+        .collect();
     assert_eq!(levels, ["info", "warn", "error", "debug"]);
 }
 
@@ -90,10 +107,22 @@ fn errors_are_reported_with_name_message_and_stack() {
     let server = Server::start(&[]);
     let cases: &[(&str, &str, &str)] = &[
         ("throw new TypeError('boom')", "TypeError", "boom"),
-        ("null.x", "TypeError", "Cannot read properties of null (reading 'x')"),
+        (
+            "null.x",
+            "TypeError",
+            "Cannot read properties of null (reading 'x')",
+        ),
         ("Promise.reject(new RangeError('no'))", "RangeError", "no"),
-        ("await Promise.reject(new Error('awaited'))", "Error", "awaited"),
-        ("setTimeout(() => { throw new Error('in timer') }, 1)", "Error", "in timer"),
+        (
+            "await Promise.reject(new Error('awaited'))",
+            "Error",
+            "awaited",
+        ),
+        (
+            "setTimeout(() => { throw new Error('in timer') }, 1)",
+            "Error",
+            "in timer",
+        ),
     ];
     for (code, name, message) in cases {
         let body = exec_ok(&server, code);
@@ -101,13 +130,28 @@ fn errors_are_reported_with_name_message_and_stack() {
         assert_eq!(body["error"]["name"], *name, "{code}: {body}");
         assert_eq!(body["error"]["message"], *message, "{code}: {body}");
     }
-    let body = exec_ok(&server, "function deep() { throw new Error('here') } deep()");
-    assert!(body["error"]["stack"].as_str().unwrap().contains("deep"), "{body}");
+    let body = exec_ok(
+        &server,
+        "function deep() { throw new Error('here') } deep()",
+    );
+    assert!(
+        body["error"]["stack"].as_str().unwrap().contains("deep"),
+        "{body}"
+    );
     let body = exec_ok(&server, "throw 42");
     assert_eq!(body["status"], "error");
-    assert!(body["error"]["message"].as_str().unwrap().contains("42"), "{body}");
-    let body = exec_ok(&server, "console.log('before'); throw new Error('after output')");
-    assert_eq!(body["stdout"], "before", "output before an error is kept: {body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("42"),
+        "{body}"
+    );
+    let body = exec_ok(
+        &server,
+        "console.log('before'); throw new Error('after output')",
+    );
+    assert_eq!(
+        body["stdout"], "before",
+        "output before an error is kept: {body}"
+    );
     let body = exec_ok(&server, "this is not javascript");
     assert_eq!(body["error"]["name"], "SyntaxError", "{body}");
 }
@@ -115,12 +159,21 @@ fn errors_are_reported_with_name_message_and_stack() {
 #[test]
 fn infinite_loop_times_out_and_the_next_request_is_served() {
     let server = Server::start(&["--workers", "1"]);
-    let (status, body) = exec(&server, json!({ "code": "while (true) {}", "timeout_ms": 300 }));
+    let (status, body) = exec(
+        &server,
+        json!({ "code": "while (true) {}", "timeout_ms": 300 }),
+    );
     assert_eq!(status, 200);
     assert_eq!(body["status"], "timeout", "{body}");
-    let (_, body) = exec(&server, json!({ "code": "for(;;){ Promise.resolve() }", "timeout_ms": 200 }));
+    let (_, body) = exec(
+        &server,
+        json!({ "code": "for(;;){ Promise.resolve() }", "timeout_ms": 200 }),
+    );
     assert_eq!(body["status"], "timeout", "{body}");
-    let (_, body) = exec(&server, json!({ "code": "setInterval(() => {}, 1)", "timeout_ms": 200 }));
+    let (_, body) = exec(
+        &server,
+        json!({ "code": "setInterval(() => {}, 1)", "timeout_ms": 200 }),
+    );
     assert_eq!(body["status"], "timeout", "{body}");
     assert_eq!(exec_ok(&server, "'alive'")["result"], "alive");
 }
@@ -138,10 +191,17 @@ fn allocation_bomb_hits_the_memory_limit_and_the_server_lives() {
 #[test]
 fn huge_output_is_cut_and_flagged() {
     let server = Server::start(&["--max-output-bytes", "1000"]);
-    let body = exec_ok(&server, "for (let i = 0; i < 10000; i++) console.log('line ' + i)");
+    let body = exec_ok(
+        &server,
+        "for (let i = 0; i < 10000; i++) console.log('line ' + i)",
+    );
     assert_eq!(body["status"], "ok", "{body}");
     assert_eq!(body["output_truncated"], true);
-    assert!(body["stdout"].as_str().unwrap().len() <= 1000 + 200, "{}", body["stdout"]);
+    assert!(
+        body["stdout"].as_str().unwrap().len() <= 1000 + 200,
+        "{}",
+        body["stdout"]
+    );
 }
 
 #[test]
@@ -150,7 +210,13 @@ fn worker_killed_mid_run_reports_crashed_and_the_pool_recovers() {
     let url = server.url("/api/exec");
     let runner = std::thread::spawn(move || {
         let body = json!({ "code": "while (true) {}", "timeout_ms": 20000 });
-        client().post(url).json(&body).send().unwrap().json::<Value>().unwrap()
+        client()
+            .post(url)
+            .json(&body)
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()
     });
     let pid = wait_for_busy_worker(&server);
     // SAFETY: kill(2) on the worker pid the server reported.
@@ -159,7 +225,12 @@ fn worker_killed_mid_run_reports_crashed_and_the_pool_recovers() {
     assert_eq!(body["status"], "crashed", "{body}");
     server.wait_ready(Duration::from_secs(30));
     assert_eq!(exec_ok(&server, "6 * 7")["result"], 42);
-    let status: Value = client().get(server.url("/api/status")).send().unwrap().json().unwrap();
+    let status: Value = client()
+        .get(server.url("/api/status"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(status["workers"][0]["restarts"], 1, "{status}");
     assert_eq!(status["workers"][0]["last_exit"], "signal", "{status}");
 }
@@ -167,7 +238,12 @@ fn worker_killed_mid_run_reports_crashed_and_the_pool_recovers() {
 /// Polls `/api/status` until a worker is busy; returns its pid.
 fn wait_for_busy_worker(server: &Server) -> u64 {
     for _ in 0..500 {
-        let status: Value = client().get(server.url("/api/status")).send().unwrap().json().unwrap();
+        let status: Value = client()
+            .get(server.url("/api/status"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         for worker in status["workers"].as_array().unwrap() {
             if worker["state"] == "busy" {
                 return worker["pid"].as_u64().unwrap();
@@ -186,7 +262,13 @@ fn fifty_concurrent_requests_are_all_answered() {
             let url = server.url("/api/exec");
             std::thread::spawn(move || {
                 let body = json!({ "code": format!("console.log('req {i}'); {i} * 2") });
-                client().post(url).json(&body).send().unwrap().json::<Value>().unwrap()
+                client()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .unwrap()
+                    .json::<Value>()
+                    .unwrap()
             })
         })
         .collect();
@@ -217,17 +299,45 @@ fn bad_input_gets_clear_4xx_errors() {
         ("application/json", "{not json", 400, "malformed_json"),
         ("application/json", "{}", 422, "invalid_request"),
         ("application/json", r#"{"code": 5}"#, 422, "invalid_request"),
-        ("application/json", r#"{"code": "1", "bogus": true}"#, 422, "invalid_request"),
-        ("application/json", r#"{"code": "1", "timeout_ms": 0}"#, 400, "invalid_request"),
-        ("application/json", r#"{"code": "1", "timeout_ms": 99999999}"#, 400, "invalid_request"),
-        ("application/json", r#"{"code": "1", "heap_mb": 100000}"#, 400, "invalid_request"),
-        ("application/x-www-form-urlencoded", "code=1", 415, "unsupported_media_type"),
+        (
+            "application/json",
+            r#"{"code": "1", "bogus": true}"#,
+            422,
+            "invalid_request",
+        ),
+        (
+            "application/json",
+            r#"{"code": "1", "timeout_ms": 0}"#,
+            400,
+            "invalid_request",
+        ),
+        (
+            "application/json",
+            r#"{"code": "1", "timeout_ms": 99999999}"#,
+            400,
+            "invalid_request",
+        ),
+        (
+            "application/json",
+            r#"{"code": "1", "heap_mb": 100000}"#,
+            400,
+            "invalid_request",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "code=1",
+            415,
+            "unsupported_media_type",
+        ),
         ("image/png", "1", 415, "unsupported_media_type"),
     ];
     for (content_type, body, status, code) in cases {
         let (got, reply) = post(content_type, body);
         assert_eq!(got, *status, "{content_type} {body}: {reply}");
-        assert_eq!(reply["error"]["code"], *code, "{content_type} {body}: {reply}");
+        assert_eq!(
+            reply["error"]["code"], *code,
+            "{content_type} {body}: {reply}"
+        );
         assert!(!reply["error"]["message"].as_str().unwrap().is_empty());
     }
     let long = format!(r#"{{"code": "{}"}}"#, "1;".repeat(100));
@@ -252,7 +362,13 @@ fn full_queue_answers_503_with_retry_after() {
     let url = server.url("/api/exec");
     let running = std::thread::spawn(move || {
         let body = json!({ "code": "const end = Date.now() + 1500; while (Date.now() < end) {}" });
-        client().post(url).json(&body).send().unwrap().status().as_u16()
+        client()
+            .post(url)
+            .json(&body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
     });
     wait_for_busy_worker(&server);
     // Five at once while the only worker is busy: one fits in the queue,
@@ -261,7 +377,11 @@ fn full_queue_answers_503_with_retry_after() {
         .map(|_| {
             let url = server.url("/api/exec");
             std::thread::spawn(move || {
-                let resp = client().post(url).json(&json!({"code": "1"})).send().unwrap();
+                let resp = client()
+                    .post(url)
+                    .json(&json!({"code": "1"}))
+                    .send()
+                    .unwrap();
                 let retry_after = resp.headers().get("retry-after").is_some();
                 let status = resp.status().as_u16();
                 (status, retry_after, resp.json::<Value>().unwrap())
@@ -275,7 +395,10 @@ fn full_queue_answers_503_with_retry_after() {
         assert!(retry_after, "503 without Retry-After");
         assert_eq!(body["error"]["code"], "queue_full");
     }
-    assert!(results.iter().all(|r| r.0 == 503 || r.0 == 200), "{results:?}");
+    assert!(
+        results.iter().all(|r| r.0 == 503 || r.0 == 200),
+        "{results:?}"
+    );
     assert_eq!(running.join().unwrap(), 200);
 }
 
@@ -285,34 +408,80 @@ fn status_health_and_metrics_describe_the_pool() {
     exec_ok(&server, "1");
     exec_ok(&server, "throw new Error('x')");
     let http = client();
-    assert_eq!(http.get(server.url("/healthz")).send().unwrap().status().as_u16(), 200);
-    assert_eq!(http.get(server.url("/readyz")).send().unwrap().status().as_u16(), 200);
-    let status: Value = http.get(server.url("/api/status")).send().unwrap().json().unwrap();
+    assert_eq!(
+        http.get(server.url("/healthz"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        http.get(server.url("/readyz"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let status: Value = http
+        .get(server.url("/api/status"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(status["pool"]["size"], 2, "{status}");
     assert!(status["node_id"].is_string());
-    assert!(status["v8_version"].as_str().unwrap().starts_with("15."), "{status}");
+    assert!(
+        status["v8_version"].as_str().unwrap().starts_with("15."),
+        "{status}"
+    );
     assert!(status["uptime_secs"].is_u64());
     assert!(status["sandbox"]["level"].is_string());
     let workers = status["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);
-    let served: u64 = workers.iter().map(|w| w["executions"].as_u64().unwrap()).sum();
+    let served: u64 = workers
+        .iter()
+        .map(|w| w["executions"].as_u64().unwrap())
+        .sum();
     assert_eq!(served, 2, "{status}");
     for worker in workers {
         assert!(worker["pid"].is_u64(), "{worker}");
         assert!(worker["rss_bytes"].as_u64().unwrap() > 1 << 20, "{worker}");
         assert!(worker["restarts"].is_u64());
     }
-    let metrics = http.get(server.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains(r#"mcp_v8_executions_total{status="ok"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"mcp_v8_executions_total{status="error"} 1"#), "{metrics}");
-    assert!(metrics.contains("mcp_v8_execution_duration_seconds_bucket"), "{metrics}");
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains(r#"mcp_v8_executions_total{status="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"mcp_v8_executions_total{status="error"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mcp_v8_execution_duration_seconds_bucket"),
+        "{metrics}"
+    );
     assert!(metrics.contains("mcp_v8_queue_depth"), "{metrics}");
 }
 
 #[test]
 fn invalid_flags_are_refused_with_exit_code_2() {
-    for args in [&["--workers", "0"][..], &["--execution-timeout", "soon"], &["--no-such-flag"]] {
-        let out = std::process::Command::new(common::binary()).args(args).output().unwrap();
+    for args in [
+        &["--workers", "0"][..],
+        &["--execution-timeout", "soon"],
+        &["--no-such-flag"],
+    ] {
+        let out = std::process::Command::new(common::binary())
+            .args(args)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.trim().is_empty(), "{args:?}");

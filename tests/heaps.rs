@@ -9,11 +9,18 @@ use common::Server;
 use serde_json::{json, Value};
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 fn exec(server: &Server, body: Value) -> (u16, Value) {
-    let resp = client().post(server.url("/api/exec")).json(&body).send().unwrap();
+    let resp = client()
+        .post(server.url("/api/exec"))
+        .json(&body)
+        .send()
+        .unwrap();
     (resp.status().as_u16(), resp.json().unwrap())
 }
 
@@ -44,20 +51,38 @@ fn globals_survive_across_calls_and_a_restart() {
     assert_eq!(heap.len(), 64, "{first}");
     let code = "[v, l, c, f(), new K().five(), m.get('six'), [...s][0], t[0]]";
     let second = in_session(&server, "s1", code);
-    assert_eq!(second["result"], json!([1, 2, 3, 4, 5, 6, 7, 8]), "{second}");
+    assert_eq!(
+        second["result"],
+        json!([1, 2, 3, 4, 5, 6, 7, 8]),
+        "{second}"
+    );
     assert_ne!(second["heap"], first["heap"]);
 
     let data = server.data.clone();
     server.stop();
     let server = Server::start_in(&data, &[]);
     let third = in_session(&server, "s1", code);
-    assert_eq!(third["result"], json!([1, 2, 3, 4, 5, 6, 7, 8]), "after restart: {third}");
-    let console = in_session(&server, "s1", "console.log('still', c); setTimeout(() => console.log('timer'), 1)");
-    assert_eq!(console["stdout"], "still 3\ntimer", "console and timers re-attached: {console}");
+    assert_eq!(
+        third["result"],
+        json!([1, 2, 3, 4, 5, 6, 7, 8]),
+        "after restart: {third}"
+    );
+    let console = in_session(
+        &server,
+        "s1",
+        "console.log('still', c); setTimeout(() => console.log('timer'), 1)",
+    );
+    assert_eq!(
+        console["stdout"], "still 3\ntimer",
+        "console and timers re-attached: {console}"
+    );
     let (status, meta) = get(&server, &format!("/api/heaps/{heap}"));
     assert_eq!(status, 200, "{meta}");
     assert!(meta["size_bytes"].as_u64().unwrap() > 1000, "{meta}");
-    assert!(meta["v8_version"].as_str().unwrap().starts_with("15."), "{meta}");
+    assert!(
+        meta["v8_version"].as_str().unwrap().starts_with("15."),
+        "{meta}"
+    );
 }
 
 #[test]
@@ -73,16 +98,30 @@ fn sessions_are_isolated_and_failed_runs_do_not_advance() {
     let good = in_session(&server, "alpha", "var n = 1; n");
     let failed = in_session(&server, "alpha", "n = 100; throw new Error('no')");
     assert_eq!(failed["status"], "error");
-    assert_eq!(failed["heap"], good["heap"], "a failed run keeps the previous heap: {failed}");
-    let timed_out = exec(&server, json!({"code": "n = 200; while(true){}", "session": "alpha", "timeout_ms": 200})).1;
+    assert_eq!(
+        failed["heap"], good["heap"],
+        "a failed run keeps the previous heap: {failed}"
+    );
+    let timed_out = exec(
+        &server,
+        json!({"code": "n = 200; while(true){}", "session": "alpha", "timeout_ms": 200}),
+    )
+    .1;
     assert_eq!(timed_out["status"], "timeout");
     assert_eq!(in_session(&server, "alpha", "n")["result"], 1);
 
     let (status, doc) = get(&server, "/api/sessions/alpha");
     assert_eq!(status, 200, "{doc}");
     let history = doc["history"]["items"].as_array().unwrap();
-    let statuses: Vec<&str> = history.iter().map(|e| e["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["ok", "ok", "ok", "error", "timeout", "ok"], "{doc}");
+    let statuses: Vec<&str> = history
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["ok", "ok", "ok", "error", "timeout", "ok"],
+        "{doc}"
+    );
     assert_eq!(history[3]["output_heap"], Value::Null);
 
     let (status, page) = get(&server, "/api/sessions?limit=2");
@@ -97,16 +136,30 @@ fn sessions_are_isolated_and_failed_runs_do_not_advance() {
     assert_eq!(page["history"]["items"].as_array().unwrap().len(), 2);
     assert!(page["history"]["next_cursor"].is_string());
 
-    let resp = client().delete(server.url("/api/sessions/beta")).send().unwrap();
+    let resp = client()
+        .delete(server.url("/api/sessions/beta"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(get(&server, "/api/sessions/beta").0, 404);
-    assert_eq!(client().delete(server.url("/api/sessions/beta")).send().unwrap().status().as_u16(), 404);
+    assert_eq!(
+        client()
+            .delete(server.url("/api/sessions/beta"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
 }
 
 #[test]
 fn heaps_by_hash_fork_without_forking_randomness() {
     let server = Server::start(&[]);
-    let (status, base) = exec(&server, json!({ "code": "var base = 10; base", "session": "r" }));
+    let (status, base) = exec(
+        &server,
+        json!({ "code": "var base = 10; base", "session": "r" }),
+    );
     assert_eq!(status, 200, "{base}");
     let hash = base["heap"].as_str().unwrap();
     let run = |code: &str| {
@@ -117,7 +170,10 @@ fn heaps_by_hash_fork_without_forking_randomness() {
     let a = run("[base, Math.random(), Math.random()]");
     let b = run("[base, Math.random(), Math.random()]");
     assert_eq!(a["result"][0], 10);
-    assert_ne!(a["result"], b["result"], "two resumes of one heap drew the same numbers");
+    assert_ne!(
+        a["result"], b["result"],
+        "two resumes of one heap drew the same numbers"
+    );
     assert!(a["heap"].is_string() && a["session"].is_null(), "{a}");
     let c = run("crypto.getRandomValues(new Uint32Array(2)).join()");
     let d = run("crypto.getRandomValues(new Uint32Array(2)).join()");
@@ -132,12 +188,24 @@ fn unknown_bad_and_conflicting_references_are_clear_errors() {
     let missing = "0".repeat(64);
     let (status, body) = exec(&server, json!({ "code": "1", "heap": missing }));
     assert_eq!(status, 404, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains(&missing), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&missing),
+        "{body}"
+    );
     let (status, body) = exec(&server, json!({ "code": "1", "heap": "xyz" }));
     assert_eq!(status, 400, "{body}");
-    let (status, body) = exec(&server, json!({ "code": "1", "heap": missing, "session": "a" }));
+    let (status, body) = exec(
+        &server,
+        json!({ "code": "1", "heap": missing, "session": "a" }),
+    );
     assert_eq!(status, 400, "{body}");
-    let (status, body) = exec(&server, json!({ "code": "1", "session": "bad name/with slash" }));
+    let (status, body) = exec(
+        &server,
+        json!({ "code": "1", "session": "bad name/with slash" }),
+    );
     assert_eq!(status, 400, "{body}");
     assert_eq!(get(&server, "/api/sessions/nope").0, 404);
     assert_eq!(get(&server, &format!("/api/heaps/{missing}")).0, 404);
@@ -148,7 +216,10 @@ fn unknown_bad_and_conflicting_references_are_clear_errors() {
 fn corrupt_and_foreign_heap_files_are_refused_and_the_server_keeps_serving() {
     let server = Server::start(&[]);
     let heap_of = |session: &str| {
-        in_session(&server, session, "var x = 1")["heap"].as_str().unwrap().to_string()
+        in_session(&server, session, "var x = 1")["heap"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let heaps_dir = server.data.join("heaps");
 
@@ -160,7 +231,13 @@ fn corrupt_and_foreign_heap_files_are_refused_and_the_server_keeps_serving() {
     std::fs::write(&path, &bytes).unwrap();
     let (status, body) = exec(&server, json!({ "code": "x", "session": "corrupt" }));
     assert_eq!(status, 500, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains(&corrupt), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&corrupt),
+        "{body}"
+    );
 
     let truncated = heap_of("truncated");
     let path = heaps_dir.join(&truncated);
@@ -168,7 +245,13 @@ fn corrupt_and_foreign_heap_files_are_refused_and_the_server_keeps_serving() {
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let (status, body) = exec(&server, json!({ "code": "x", "heap": truncated }));
     assert_eq!(status, 500, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains(&truncated), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&truncated),
+        "{body}"
+    );
 
     let foreign = heap_of("foreign");
     let path = heaps_dir.join(&foreign);
@@ -177,7 +260,13 @@ fn corrupt_and_foreign_heap_files_are_refused_and_the_server_keeps_serving() {
     std::fs::write(&path, &bytes).unwrap();
     let (status, body) = exec(&server, json!({ "code": "x", "session": "foreign" }));
     assert_eq!(status, 409, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains(&foreign), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&foreign),
+        "{body}"
+    );
 
     assert_eq!(in_session(&server, "healthy", "var y = 2; y")["result"], 2);
     let ready = client().get(server.url("/readyz")).send().unwrap();
@@ -193,7 +282,13 @@ fn twenty_concurrent_runs_on_one_session_apply_in_some_serial_order() {
             let url = server.url("/api/exec");
             std::thread::spawn(move || {
                 let body = json!({ "code": code, "session": "counter" });
-                client().post(url).json(&body).send().unwrap().json::<Value>().unwrap()
+                client()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .unwrap()
+                    .json::<Value>()
+                    .unwrap()
             })
         })
         .collect();
@@ -208,14 +303,21 @@ fn twenty_concurrent_runs_on_one_session_apply_in_some_serial_order() {
     seen.sort_unstable();
     assert_eq!(seen, (1..=20).collect::<Vec<u64>>());
     let (_, doc) = get(&server, "/api/sessions/counter?limit=100");
-    assert_eq!(doc["history"]["items"].as_array().unwrap().len(), 20, "{doc}");
+    assert_eq!(
+        doc["history"]["items"].as_array().unwrap().len(),
+        20,
+        "{doc}"
+    );
     assert_eq!(in_session(&server, "counter", "counter")["result"], 20);
 }
 
 #[test]
 fn gc_removes_unreferenced_heaps_and_keeps_referenced_ones() {
     let mut server = Server::start(&[]);
-    let kept = in_session(&server, "keep", "var k = 1")["heap"].as_str().unwrap().to_string();
+    let kept = in_session(&server, "keep", "var k = 1")["heap"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, forked) = exec(&server, json!({ "code": "k + 1", "heap": kept }));
     let orphan = forked["heap"].as_str().unwrap().to_string();
     let heaps_dir = server.data.join("heaps");
@@ -229,9 +331,18 @@ fn gc_removes_unreferenced_heaps_and_keeps_referenced_ones() {
     while heaps_dir.join(&orphan).exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!heaps_dir.join(&orphan).exists(), "unreferenced heap was not collected");
-    assert!(heaps_dir.join(&kept).exists(), "referenced heap was collected");
+    assert!(
+        !heaps_dir.join(&orphan).exists(),
+        "unreferenced heap was not collected"
+    );
+    assert!(
+        heaps_dir.join(&kept).exists(),
+        "referenced heap was collected"
+    );
     let (_, status) = get(&server, "/api/status");
-    assert!(status["heaps"]["gc"]["total_removed"].as_u64().unwrap() >= 1, "{status}");
+    assert!(
+        status["heaps"]["gc"]["total_removed"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
     assert_eq!(in_session(&server, "keep", "k")["result"], 1);
 }

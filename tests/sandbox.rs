@@ -14,17 +14,29 @@ use common::Server;
 use serde_json::{json, Value};
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
 }
 
 fn exec(server: &Server, body: Value) -> Value {
-    let resp = client().post(server.url("/api/exec")).json(&body).send().unwrap();
+    let resp = client()
+        .post(server.url("/api/exec"))
+        .json(&body)
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     resp.json().unwrap()
 }
 
 fn status(server: &Server) -> Value {
-    client().get(server.url("/api/status")).send().unwrap().json().unwrap()
+    client()
+        .get(server.url("/api/status"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 fn assert_serving(server: &Server) {
@@ -35,7 +47,14 @@ fn assert_serving(server: &Server) {
 
 #[test]
 fn javascript_attacks_are_contained() {
-    let server = Server::start(&["--workers", "1", "--heap-memory-max", "64", "--max-output-bytes", "4096"]);
+    let server = Server::start(&[
+        "--workers",
+        "1",
+        "--heap-memory-max",
+        "64",
+        "--max-output-bytes",
+        "4096",
+    ]);
     // (code, timeout_ms, acceptable statuses)
     let cases: &[(&str, u64, &[&str])] = &[
         ("while (true) {}", 300, &["timeout"]),
@@ -62,7 +81,10 @@ fn javascript_attacks_are_contained() {
         assert!(statuses.contains(&got), "{code}: got {got}: {body}");
         assert_serving(&server);
     }
-    let flood = exec(&server, json!({ "code": "for (;;) console.log('x'.repeat(1000))", "timeout_ms": 300 }));
+    let flood = exec(
+        &server,
+        json!({ "code": "for (;;) console.log('x'.repeat(1000))", "timeout_ms": 300 }),
+    );
     assert_eq!(flood["output_truncated"], true, "{flood}");
     assert!(flood["stdout"].as_str().unwrap().len() <= 4096);
 }
@@ -73,14 +95,24 @@ fn every_worker_runs_under_seccomp_with_no_new_privs() {
     let doc = status(&server);
     assert_eq!(doc["sandbox"]["mode"], "best-effort");
     let layers = doc["sandbox"]["layers"].as_array().unwrap();
-    let active = |name: &str| layers.iter().any(|l| l["name"] == name && l["active"] == true);
+    let active = |name: &str| {
+        layers
+            .iter()
+            .any(|l| l["name"] == name && l["active"] == true)
+    };
     assert!(active("seccomp"), "{doc}");
     assert!(active("no_new_privs"), "{doc}");
     for worker in doc["workers"].as_array().unwrap() {
         let pid = worker["pid"].as_u64().unwrap();
         let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        assert!(proc_status.contains("Seccomp:\t2"), "worker {pid}: {proc_status}");
-        assert!(proc_status.contains("NoNewPrivs:\t1"), "worker {pid}: {proc_status}");
+        assert!(
+            proc_status.contains("Seccomp:\t2"),
+            "worker {pid}: {proc_status}"
+        );
+        assert!(
+            proc_status.contains("NoNewPrivs:\t1"),
+            "worker {pid}: {proc_status}"
+        );
     }
 }
 
@@ -96,8 +128,23 @@ fn strict_mode_serves_when_seccomp_is_available() {
 fn forbidden_syscalls_kill_the_worker_and_it_is_replaced() {
     let server = Server::start(&["--workers", "1"]);
     let control = exec(&server, json!({ "code": "__attack('ok')" }));
-    assert_eq!(control["status"], "ok", "the control attack must pass: {control}");
-    let attacks = ["open", "write_file", "socket", "connect", "fork", "clone_process", "clone3", "thread", "execve", "ptrace", "kill"];
+    assert_eq!(
+        control["status"], "ok",
+        "the control attack must pass: {control}"
+    );
+    let attacks = [
+        "open",
+        "write_file",
+        "socket",
+        "connect",
+        "fork",
+        "clone_process",
+        "clone3",
+        "thread",
+        "execve",
+        "ptrace",
+        "kill",
+    ];
     for attack in attacks {
         let before = status(&server)["workers"][0]["pid"].as_u64().unwrap();
         let body = exec(&server, json!({ "code": format!("__attack('{attack}')") }));
@@ -111,12 +158,27 @@ fn forbidden_syscalls_kill_the_worker_and_it_is_replaced() {
             let doc = status(&server);
             let worker = &doc["workers"][0];
             assert_eq!(worker["last_exit"], "sandbox_violation", "{attack}: {doc}");
-            assert_ne!(worker["pid"].as_u64().unwrap(), before, "{attack}: worker not replaced");
+            assert_ne!(
+                worker["pid"].as_u64().unwrap(),
+                before,
+                "{attack}: worker not replaced"
+            );
             assert!(worker["restarts"].as_u64().unwrap() >= 1);
         }
         assert_serving(&server);
     }
-    let metrics = client().get(server.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains(r#"mcp_v8_executions_total{status="sandbox_violation"}"#), "{metrics}");
-    assert!(metrics.contains(r#"mcp_v8_worker_restarts_total{class="sandbox_violation"}"#), "{metrics}");
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains(r#"mcp_v8_executions_total{status="sandbox_violation"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"mcp_v8_worker_restarts_total{class="sandbox_violation"}"#),
+        "{metrics}"
+    );
 }

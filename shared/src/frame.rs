@@ -48,9 +48,12 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     let (msg, used) = bincode::serde::decode_from_slice(payload, config())?;
     if used != payload.len() {
-        return Err(FrameError::Decode(bincode::error::DecodeError::OtherString(
-            format!("{} trailing bytes after message", payload.len() - used),
-        )));
+        return Err(FrameError::Decode(
+            bincode::error::DecodeError::OtherString(format!(
+                "{} trailing bytes after message",
+                payload.len() - used
+            )),
+        ));
     }
     Ok(msg)
 }
@@ -121,7 +124,13 @@ mod tests {
         let mut buf = vec![0xff, 0xff, 0xff, 0xff];
         buf.extend_from_slice(&[0; 8]);
         let err = read_frame::<Request>(&mut buf.as_slice(), 1024).unwrap_err();
-        assert!(matches!(err, FrameError::TooLarge { len: 0xffff_ffff, max: 1024 }));
+        assert!(matches!(
+            err,
+            FrameError::TooLarge {
+                len: 0xffff_ffff,
+                max: 1024
+            }
+        ));
     }
 
     #[test]
@@ -133,7 +142,10 @@ mod tests {
 
     #[test]
     fn eof_at_boundary_is_closed_and_garbage_is_decode_error() {
-        assert!(matches!(read_frame::<Request>(&mut &[][..], 10), Err(FrameError::Closed)));
+        assert!(matches!(
+            read_frame::<Request>(&mut &[][..], 10),
+            Err(FrameError::Closed)
+        ));
         let garbage = [0, 0, 0, 2, 0xff, 0xff];
         assert!(matches!(
             read_frame::<Request>(&mut &garbage[..], 10),

@@ -49,11 +49,19 @@ pub struct Args {
     pub http_host: IpAddr,
 
     /// Directory where heap snapshots are stored.
-    #[arg(long, env = "MCP_V8_DIRECTORY_PATH", default_value = "mcp-v8-data/heaps")]
+    #[arg(
+        long,
+        env = "MCP_V8_DIRECTORY_PATH",
+        default_value = "mcp-v8-data/heaps"
+    )]
     pub directory_path: PathBuf,
 
     /// Path of the session database (sled).
-    #[arg(long, env = "MCP_V8_SESSION_DB_PATH", default_value = "mcp-v8-data/sessions")]
+    #[arg(
+        long,
+        env = "MCP_V8_SESSION_DB_PATH",
+        default_value = "mcp-v8-data/sessions"
+    )]
     pub session_db_path: PathBuf,
 
     /// Number of worker processes (default: number of CPUs).
@@ -176,7 +184,10 @@ pub struct ConfigError {
 }
 
 fn bad(flag: &'static str, why: impl Into<String>) -> ConfigError {
-    ConfigError { flag, why: why.into() }
+    ConfigError {
+        flag,
+        why: why.into(),
+    }
 }
 
 impl Args {
@@ -185,7 +196,10 @@ impl Args {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = self.workers.unwrap_or(cpus);
         if !(1..=1024).contains(&workers) {
-            return Err(bad("workers", format!("{workers} is not between 1 and 1024")));
+            return Err(bad(
+                "workers",
+                format!("{workers} is not between 1 and 1024"),
+            ));
         }
         if self.max_queue > 1_000_000 {
             return Err(bad("max-queue", "must be at most 1000000"));
@@ -198,15 +212,23 @@ impl Args {
             return Err(bad("heap-memory-max", "must be between 8 and 16384 MiB"));
         }
         let per_worker = 2 * u64::from(self.heap_memory_max) + 128;
-        let workers_memory_max = self.workers_memory_max.unwrap_or(workers as u64 * per_worker);
+        let workers_memory_max = self
+            .workers_memory_max
+            .unwrap_or(workers as u64 * per_worker);
         if workers_memory_max != 0 && !(32..=1 << 24).contains(&workers_memory_max) {
-            return Err(bad("workers-memory-max", "must be 0 (no cap) or between 32 MiB and 16 TiB"));
+            return Err(bad(
+                "workers-memory-max",
+                "must be 0 (no cap) or between 32 MiB and 16 TiB",
+            ));
         }
         if !(1..=64 << 20).contains(&self.max_code_bytes) {
             return Err(bad("max-code-bytes", "must be between 1 byte and 64 MiB"));
         }
         if !(1..=256 << 20).contains(&self.max_output_bytes) {
-            return Err(bad("max-output-bytes", "must be between 1 byte and 256 MiB"));
+            return Err(bad(
+                "max-output-bytes",
+                "must be between 1 byte and 256 MiB",
+            ));
         }
         if !(1 << 20..=768 << 20).contains(&self.max_heap_bytes) {
             return Err(bad("max-heap-bytes", "must be between 1 MiB and 768 MiB"));
@@ -279,8 +301,20 @@ mod tests {
 
     #[test]
     fn durations_accept_units_and_bare_seconds() {
-        assert_eq!(parse(&["--execution-timeout", "500ms"]).unwrap().execution_timeout.as_millis(), 500);
-        assert_eq!(parse(&["--execution-timeout", "5"]).unwrap().execution_timeout.as_secs(), 5);
+        assert_eq!(
+            parse(&["--execution-timeout", "500ms"])
+                .unwrap()
+                .execution_timeout
+                .as_millis(),
+            500
+        );
+        assert_eq!(
+            parse(&["--execution-timeout", "5"])
+                .unwrap()
+                .execution_timeout
+                .as_secs(),
+            5
+        );
         assert!(parse(&["--execution-timeout", "soon"]).is_err());
     }
 
@@ -293,7 +327,10 @@ mod tests {
             (&["--max-code-bytes", "0"][..], "--max-code-bytes"),
             (&["--http-port", "0"][..], "--http-port"),
             (&["--workers-memory-max", "8"][..], "--workers-memory-max"),
-            (&["--workers-memory-max", "99999999"][..], "--workers-memory-max"),
+            (
+                &["--workers-memory-max", "99999999"][..],
+                "--workers-memory-max",
+            ),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(flag), "{args:?}: {err}");
@@ -307,6 +344,11 @@ mod tests {
         assert_eq!(config.workers_memory_max_bytes(), (3 * 328) << 20);
         let config = parse(&["--workers-memory-max", "256"]).unwrap();
         assert_eq!(config.workers_memory_max_bytes(), 256 << 20);
-        assert_eq!(parse(&["--workers-memory-max", "0"]).unwrap().workers_memory_max_bytes(), 0);
+        assert_eq!(
+            parse(&["--workers-memory-max", "0"])
+                .unwrap()
+                .workers_memory_max_bytes(),
+            0
+        );
     }
 }

@@ -25,13 +25,16 @@ use mcp_v8_shared::{WorkerConfig, WORKER_ARG};
 
 use crate::config::{Args, Config};
 use crate::exec::{ExecService, Stores};
-use crate::store::{spawn_heap_gc, HeapStore, SessionLocks, SessionStore, DEFAULT_GC_INTERVAL};
-use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 use crate::pool::WorkerPool;
+use crate::store::{spawn_heap_gc, HeapStore, SessionLocks, SessionStore, DEFAULT_GC_INTERVAL};
+use tokio_util::sync::CancellationToken;
 
 /// How long start-up waits for the first worker before giving up.
 const FIRST_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Log filter when `MCP_V8_LOG` is not set: rmcp logs every request at info.
+const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
 
 /// How long shutdown waits for workers to exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,7 +52,10 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("mcp-v8: cannot start the async runtime: {e}");
@@ -68,8 +74,10 @@ fn main() -> ExitCode {
 
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MCP_V8_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -101,7 +109,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     let stores = open_stores(&config)?;
+    // One token for the whole process: cancelled on SIGINT/SIGTERM, it
+    // drains HTTP, closes MCP streams and stops the heap GC.
     let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
     let (_gc_task, heap_gc) = spawn_heap_gc(
         stores.heaps.clone(),
         stores.sessions.clone(),
@@ -123,15 +134,28 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|why| anyhow::anyhow!("workers cannot start: {why}"))?;
     log_sandbox(&pool);
     tracing::info!(elapsed = ?started.elapsed(), "first worker ready");
-    let exec = Arc::new(ExecService::new(config.clone(), pool.clone(), stores, metrics.clone()));
+    let exec = Arc::new(ExecService::new(
+        config.clone(),
+        pool.clone(),
+        stores,
+        metrics.clone(),
+    ));
 
     let result = match config.http_port {
         Some(port) => {
-            let state =
-                http::AppState { config: config.clone(), exec, metrics, started, heap_gc };
+            let state = http::AppState {
+                config: config.clone(),
+                exec,
+                metrics,
+                started,
+                heap_gc,
+                shutdown: shutdown.clone(),
+            };
             serve_http(state, port).await
         }
-        None => mcp::stdio::serve_stdio(config.clone(), exec).await.map_err(Into::into),
+        None => mcp::stdio::serve_stdio(config.clone(), exec, shutdown.clone())
+            .await
+            .map_err(Into::into),
     };
     shutdown.cancel();
     pool.shutdown(SHUTDOWN_TIMEOUT).await;
@@ -141,10 +165,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Opens the heap directory and the session database (creating them).
 fn open_stores(config: &Config) -> anyhow::Result<Stores> {
-    let heaps = HeapStore::open(&config.directory_path, config.max_heap_bytes)
-        .with_context(|| format!("cannot use --directory-path {}", config.directory_path.display()))?;
+    let heaps =
+        HeapStore::open(&config.directory_path, config.max_heap_bytes).with_context(|| {
+            format!(
+                "cannot use --directory-path {}",
+                config.directory_path.display()
+            )
+        })?;
     let sessions = SessionStore::open(&config.session_db_path).with_context(|| {
-        format!("cannot open --session-db-path {}", config.session_db_path.display())
+        format!(
+            "cannot open --session-db-path {}",
+            config.session_db_path.display()
+        )
     })?;
     tracing::info!(
         heaps = %config.directory_path.display(),
@@ -162,7 +194,9 @@ fn open_stores(config: &Config) -> anyhow::Result<Stores> {
 /// Logs which sandbox layers the first ready worker has in force.
 fn log_sandbox(pool: &WorkerPool) {
     let statuses = pool.statuses();
-    let Some(report) = statuses.iter().find_map(|s| s.sandbox.as_ref()) else { return };
+    let Some(report) = statuses.iter().find_map(|s| s.sandbox.as_ref()) else {
+        return;
+    };
     for layer in &report.layers {
         if layer.active {
             tracing::info!(layer = %layer.name, "sandbox layer active {}", layer.detail);
@@ -196,19 +230,28 @@ async fn serve_http(state: http::AppState, port: u16) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!("listening on http://{addr}");
+    // Answers go out at once: without TCP_NODELAY, Nagle's algorithm holds
+    // small responses on keep-alive connections for ~40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    let shutdown = state.shutdown.clone();
     axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("HTTP server failed")
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+async fn cancel_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
         Err(_) => {
             let _ = ctrl_c.await;
+            shutdown.cancel();
             return;
         }
     };
@@ -217,4 +260,5 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down: draining requests");
+    shutdown.cancel();
 }

@@ -40,7 +40,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mcp_v8");
         let executions = Family::<StatusLabel, Counter>::default();
-        registry.register("executions", "Executions by final status", executions.clone());
+        registry.register(
+            "executions",
+            "Executions by final status",
+            executions.clone(),
+        );
         let duration = Histogram::new(exponential_buckets(0.000_25, 2.0, 18));
         registry.register(
             "execution_duration_seconds",
@@ -48,14 +52,24 @@ impl Metrics {
             duration.clone(),
         );
         let queue_depth = Gauge::default();
-        registry.register("queue_depth", "Executions waiting for a worker", queue_depth.clone());
+        registry.register(
+            "queue_depth",
+            "Executions waiting for a worker",
+            queue_depth.clone(),
+        );
         let worker_exits = Family::<ClassLabel, Counter>::default();
         registry.register(
             "worker_restarts",
             "Worker processes replaced, by how they ended",
             worker_exits.clone(),
         );
-        Metrics { registry, executions, duration, queue_depth, worker_exits }
+        Metrics {
+            registry,
+            executions,
+            duration,
+            queue_depth,
+            worker_exits,
+        }
     }
 
     /// Records one finished execution.
@@ -66,7 +80,11 @@ impl Metrics {
 
     /// Records one worker exit.
     pub fn worker_exit(&self, class: ExitClass) {
-        self.worker_exits.get_or_create(&ClassLabel { class: class.as_str() }).inc();
+        self.worker_exits
+            .get_or_create(&ClassLabel {
+                class: class.as_str(),
+            })
+            .inc();
     }
 
     /// Renders the Prometheus text exposition format.

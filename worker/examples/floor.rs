@@ -11,7 +11,10 @@ use mcp_v8_shared::{ExecRequest, SandboxMode, WorkerConfig};
 use mcp_v8_worker::isolate::Engine;
 
 fn main() {
-    let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let iterations: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
     let config = WorkerConfig {
         sandbox: SandboxMode::Off,
         sandbox_debug: false,

@@ -13,7 +13,8 @@ use mcp_v8_worker::isolate::Engine;
 const SMALL_INIT: &str = "var counter = 0; const user = { name: 'ada', tags: ['a', 'b'] }; \
     class Point { constructor(x, y) { this.x = x; this.y = y } } \
     const points = new Map([[1, new Point(1, 2)]]); 'ready'";
-const BIG_INIT: &str = "globalThis.big = Array.from({ length: 1250000 }, (_, i) => i * 1.5); 'ready'";
+const BIG_INIT: &str =
+    "globalThis.big = Array.from({ length: 1250000 }, (_, i) => i * 1.5); 'ready'";
 
 fn request(code: &str, heap: Option<Vec<u8>>, snapshot: bool) -> ExecRequest {
     ExecRequest {
@@ -43,7 +44,10 @@ fn pct(samples: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let iterations: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100);
     let config = WorkerConfig {
         sandbox: SandboxMode::Off,
         sandbox_debug: false,

@@ -94,15 +94,31 @@ const WORKLOAD: &[(&str, &str, &str)] = &[
 fn layers_and_proc_status() {
     let child = Child::spawn("sealed");
     for name in [
-        "fds", "env", "userns", "netns", "ipcns", "utsns", "mountns", "rlimits", "caps",
-        "no_new_privs", "seccomp",
+        "fds",
+        "env",
+        "userns",
+        "netns",
+        "ipcns",
+        "utsns",
+        "mountns",
+        "rlimits",
+        "caps",
+        "no_new_privs",
+        "seccomp",
     ] {
         let layer = child.layers.iter().find(|l| l.0 == name);
         let layer = layer.unwrap_or_else(|| panic!("layer {name} missing: {:?}", child.layers));
-        println!("    layer {:<12} active={:<5} {}", layer.0, layer.1, layer.2);
+        println!(
+            "    layer {:<12} active={:<5} {}",
+            layer.0, layer.1, layer.2
+        );
     }
     for name in ["fds", "env", "rlimits", "caps", "no_new_privs", "seccomp"] {
-        assert!(child.layer_active(name), "{name} inactive: {:?}", child.layers);
+        assert!(
+            child.layer_active(name),
+            "{name} inactive: {:?}",
+            child.layers
+        );
     }
     let pid = child.pid();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -112,20 +128,33 @@ fn layers_and_proc_status() {
     assert!(status.contains("\nCapEff:\t0000000000000000\n"), "{status}");
     assert!(status.contains("\nCapBnd:\t0000000000000000\n"), "{status}");
     // TSYNC: the watchdog thread, started before sealing, is filtered too.
-    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().collect();
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .collect();
     assert_eq!(tasks.len(), 2, "expected the main thread and the watchdog");
     for task in tasks {
         let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
-        assert!(status.contains("\nSeccomp:\t2\n"), "thread not filtered: {status}");
+        assert!(
+            status.contains("\nSeccomp:\t2\n"),
+            "thread not filtered: {status}"
+        );
     }
     let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     fds.sort();
-    assert_eq!(fds, ["0", "1", "2", "3"], "only stdio and the IPC fd stay open");
+    assert_eq!(
+        fds,
+        ["0", "1", "2", "3"],
+        "only stdio and the IPC fd stay open"
+    );
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    for (what, value) in [("Max core file size", "0"), ("Max file size", "0"), ("Max open files", "16")] {
+    for (what, value) in [
+        ("Max core file size", "0"),
+        ("Max file size", "0"),
+        ("Max open files", "16"),
+    ] {
         let line = limits.lines().find(|l| l.starts_with(what)).unwrap();
         let fields: Vec<&str> = line[what.len()..].split_whitespace().collect();
         assert_eq!(&fields[..2], [value, value], "{line}");
@@ -181,7 +210,11 @@ fn attacks_die_of_sigsys() {
         let mut child = Child::spawn("sealed");
         let reply = child.attack(name);
         assert!(matches!(reply, Reply::Died), "{name}: {reply:?}");
-        assert_eq!(child.wait_signal(), Some(libc::SIGSYS), "{name}: not killed by seccomp");
+        assert_eq!(
+            child.wait_signal(),
+            Some(libc::SIGSYS),
+            "{name}: not killed by seccomp"
+        );
         // The kernel log names the syscall, when it is readable and the
         // line was not rate-limited away.
         let logged = support::seccomp_log(child.pid()).unwrap_or_default();
@@ -201,7 +234,17 @@ fn attacks_succeed_without_sandbox() {
     // The control for the test above: the same calls, unsandboxed, do reach
     // the kernel, so a SIGSYS above is the filter's doing.
     let mut child = Child::spawn("off");
-    let names = ["open", "socket", "connect", "fork", "clone_process", "clone3", "thread", "kill", "sched_other"];
+    let names = [
+        "open",
+        "socket",
+        "connect",
+        "fork",
+        "clone_process",
+        "clone3",
+        "thread",
+        "kill",
+        "sched_other",
+    ];
     for name in names {
         match child.attack(name) {
             Reply::Err(text) => println!("    {name:<14} unsandboxed: {text}"),
@@ -214,7 +257,11 @@ fn attacks_succeed_without_sandbox() {
 #[cfg(feature = "attack-hooks")]
 fn debug_mode_logs_instead_of_killing() {
     let mut child = Child::spawn("debug");
-    assert!(child.layer_detail("seccomp").contains("DEBUG"), "{:?}", child.layers);
+    assert!(
+        child.layer_detail("seccomp").contains("DEBUG"),
+        "{:?}",
+        child.layers
+    );
     match child.attack("open") {
         Reply::Err(text) => assert!(text.contains("succeeded"), "{text}"),
         other => panic!("open in debug mode: {other:?}"),
@@ -222,9 +269,13 @@ fn debug_mode_logs_instead_of_killing() {
     let pid = child.pid();
     child.exit_cleanly();
     match support::seccomp_log(pid) {
-        Some(lines) if lines.is_empty() => println!("    (no kernel log line seen; audit may be off)"),
+        Some(lines) if lines.is_empty() => {
+            println!("    (no kernel log line seen; audit may be off)")
+        }
         Some(lines) => {
-            assert!(lines.iter().any(|l| l.contains(&format!("syscall={}", libc::SYS_openat))));
+            assert!(lines
+                .iter()
+                .any(|l| l.contains(&format!("syscall={}", libc::SYS_openat))));
             println!("    kernel log: {}", lines[0]);
         }
         None => println!("    (kernel log unreadable here)"),
@@ -238,7 +289,10 @@ fn v8_fatal_error_is_not_sigsys() {
     let reply = child.js("let a = []; while (true) a.push(new Array(100000).fill(1.5));");
     assert!(matches!(reply, Reply::Died), "{reply:?}");
     let signal = child.wait_signal();
-    assert!(signal.is_some() && signal != Some(libc::SIGSYS), "OOM ended with {signal:?}");
+    assert!(
+        signal.is_some() && signal != Some(libc::SIGSYS),
+        "OOM ended with {signal:?}"
+    );
     println!("    OOM ended with signal {}", signal.unwrap());
 }
 
@@ -247,7 +301,10 @@ fn threads_may_read_their_own_scheduling() {
     // the filter allows exactly the worker's own threads.
     let mut child = Child::spawn("sealed");
     match child.command("sched") {
-        Reply::Ok(text) => assert_eq!(text, "main rc=0,prio=0,policy=0 watchdog rc=0,prio=0,policy=0"),
+        Reply::Ok(text) => assert_eq!(
+            text,
+            "main rc=0,prio=0,policy=0 watchdog rc=0,prio=0,policy=0"
+        ),
         other => panic!("sched: {other:?}\n{}", child.post_mortem()),
     }
     child.exit_cleanly();
@@ -272,12 +329,21 @@ fn main() {
         #[cfg(feature = "attack-hooks")]
         ("attacks_die_of_sigsys", attacks_die_of_sigsys),
         #[cfg(feature = "attack-hooks")]
-        ("attacks_succeed_without_sandbox", attacks_succeed_without_sandbox),
+        (
+            "attacks_succeed_without_sandbox",
+            attacks_succeed_without_sandbox,
+        ),
         #[cfg(feature = "attack-hooks")]
-        ("debug_mode_logs_instead_of_killing", debug_mode_logs_instead_of_killing),
+        (
+            "debug_mode_logs_instead_of_killing",
+            debug_mode_logs_instead_of_killing,
+        ),
         ("v8_fatal_error_is_not_sigsys", v8_fatal_error_is_not_sigsys),
         ("abort_is_sigabrt", abort_is_sigabrt),
-        ("threads_may_read_their_own_scheduling", threads_may_read_their_own_scheduling),
+        (
+            "threads_may_read_their_own_scheduling",
+            threads_may_read_their_own_scheduling,
+        ),
     ];
     support::run_cases(cases, &args[1..]);
 }

@@ -164,8 +164,19 @@ pub struct ExecService {
 
 impl ExecService {
     /// A service over `pool` and `stores`.
-    pub fn new(config: Arc<Config>, pool: WorkerPool, stores: Stores, metrics: Arc<Metrics>) -> Self {
-        ExecService { config, pool, stores, metrics, next_id: AtomicU64::new(1) }
+    pub fn new(
+        config: Arc<Config>,
+        pool: WorkerPool,
+        stores: Stores,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        ExecService {
+            config,
+            pool,
+            stores,
+            metrics,
+            next_id: AtomicU64::new(1),
+        }
     }
 
     /// The pool behind this service.
@@ -231,7 +242,8 @@ impl ExecService {
         };
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_secs_f64() * 1000.0;
-        self.metrics.execution(report.status.as_str(), elapsed.as_secs_f64());
+        self.metrics
+            .execution(report.status.as_str(), elapsed.as_secs_f64());
         Ok(report)
     }
 
@@ -250,9 +262,10 @@ impl ExecService {
                 let heap = response.heap.take().filter(|_| response.outcome.is_ok());
                 (report::answered(response, done.worker), heap)
             }
-            JobOutcome::Died(class) => {
-                (report::died_report(class, done.worker, timeout_ms, heap_mb), None)
-            }
+            JobOutcome::Died(class) => (
+                report::died_report(class, done.worker, timeout_ms, heap_mb),
+                None,
+            ),
         })
     }
 
@@ -261,7 +274,10 @@ impl ExecService {
         let config = &self.config;
         let len = job.code.len() as u64;
         if len > config.max_code_bytes {
-            return Err(ExecServiceError::CodeTooLarge { len, max: config.max_code_bytes });
+            return Err(ExecServiceError::CodeTooLarge {
+                len,
+                max: config.max_code_bytes,
+            });
         }
         let max_ms = config.execution_timeout.as_millis() as u64;
         let timeout_ms = job.timeout_ms.unwrap_or(max_ms);

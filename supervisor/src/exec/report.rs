@@ -10,7 +10,10 @@ pub(super) fn answered(response: ExecResponse, worker: usize) -> ExecReport {
     let output: Vec<OutputLine> = response
         .output
         .into_iter()
-        .map(|l| OutputLine { level: l.level.as_str(), text: l.text })
+        .map(|l| OutputLine {
+            level: l.level.as_str(),
+            text: l.text,
+        })
         .collect();
     let (status, result, error) = match response.outcome {
         Ok(value) => (ExecStatus::Ok, json_of(value), None),
@@ -35,7 +38,11 @@ pub(super) fn answered(response: ExecResponse, worker: usize) -> ExecReport {
 
 /// `stdout`: the console text joined by newlines.
 fn join_stdout(output: &[OutputLine]) -> String {
-    output.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+    output
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The completion value as JSON.
@@ -53,11 +60,18 @@ fn json_of(value: JsValue) -> serde_json::Value {
 fn describe_error(error: ExecError) -> (ExecStatus, ErrorInfo) {
     let message = error.to_string();
     match error {
-        ExecError::Exception(e) => {
-            (ExecStatus::Error, ErrorInfo { name: e.name, message: e.message, stack: e.stack })
-        }
+        ExecError::Exception(e) => (
+            ExecStatus::Error,
+            ErrorInfo {
+                name: e.name,
+                message: e.message,
+                stack: e.stack,
+            },
+        ),
         ExecError::Timeout { .. } => (ExecStatus::Timeout, info("TimeoutError", message)),
-        ExecError::MemoryLimit { .. } => (ExecStatus::MemoryLimit, info("MemoryLimitError", message)),
+        ExecError::MemoryLimit { .. } => {
+            (ExecStatus::MemoryLimit, info("MemoryLimitError", message))
+        }
         ExecError::BadSnapshot(_) | ExecError::SnapshotTooLarge { .. } => {
             (ExecStatus::Error, info("HeapError", message))
         }
@@ -67,19 +81,32 @@ fn describe_error(error: ExecError) -> (ExecStatus, ErrorInfo) {
 }
 
 fn info(name: &str, message: String) -> ErrorInfo {
-    ErrorInfo { name: name.to_string(), message, stack: None }
+    ErrorInfo {
+        name: name.to_string(),
+        message,
+        stack: None,
+    }
 }
 
 /// The report for a job whose worker died.
-pub(super) fn died_report(class: ExitClass, worker: usize, timeout_ms: u64, heap_mb: u32) -> ExecReport {
+pub(super) fn died_report(
+    class: ExitClass,
+    worker: usize,
+    timeout_ms: u64,
+    heap_mb: u32,
+) -> ExecReport {
     let (status, error) = match class {
         ExitClass::TimeoutKill => (
             ExecStatus::Timeout,
-            info("TimeoutError", format!("execution timed out after {timeout_ms} ms; worker killed")),
+            info(
+                "TimeoutError",
+                format!("execution timed out after {timeout_ms} ms; worker killed"),
+            ),
         ),
-        ExitClass::Cancelled => {
-            (ExecStatus::Cancelled, info("CancelledError", "execution cancelled".into()))
-        }
+        ExitClass::Cancelled => (
+            ExecStatus::Cancelled,
+            info("CancelledError", "execution cancelled".into()),
+        ),
         ExitClass::SandboxViolation => (
             ExecStatus::SandboxViolation,
             info(
@@ -104,7 +131,10 @@ pub(super) fn died_report(class: ExitClass, worker: usize, timeout_ms: u64, heap
         ),
         other => (
             ExecStatus::Crashed,
-            info("WorkerCrashed", format!("the worker died ({})", other.as_str())),
+            info(
+                "WorkerCrashed",
+                format!("the worker died ({})", other.as_str()),
+            ),
         ),
     };
     ExecReport {
@@ -127,16 +157,28 @@ mod tests {
 
     #[test]
     fn json_results_parse_and_text_stays_text() {
-        assert_eq!(json_of(JsValue::Json("{\"a\":1}".into())), serde_json::json!({"a": 1}));
-        assert_eq!(json_of(JsValue::Text("[Function: f]".into())), "[Function: f]");
+        assert_eq!(
+            json_of(JsValue::Json("{\"a\":1}".into())),
+            serde_json::json!({"a": 1})
+        );
+        assert_eq!(
+            json_of(JsValue::Text("[Function: f]".into())),
+            "[Function: f]"
+        );
         assert_eq!(json_of(JsValue::Undefined), serde_json::Value::Null);
     }
 
     #[test]
     fn stdout_joins_lines() {
         let lines = vec![
-            OutputLine { level: "log", text: "a".into() },
-            OutputLine { level: "error", text: "b".into() },
+            OutputLine {
+                level: "log",
+                text: "a".into(),
+            },
+            OutputLine {
+                level: "error",
+                text: "b".into(),
+            },
         ];
         assert_eq!(join_stdout(&lines), "a\nb");
     }

@@ -40,23 +40,27 @@ impl Stores {
 
     /// Reads and verifies a heap's payload.
     pub async fn load(&self, hash: HeapHash) -> Result<Vec<u8>, StoreError> {
-        self.blocking(move |s| Ok(s.heaps.get(&hash, &s.v8_version)?)).await
+        self.blocking(move |s| Ok(s.heaps.get(&hash, &s.v8_version)?))
+            .await
     }
 
     /// Stores a heap payload; returns its hash.
     pub async fn save(&self, payload: Vec<u8>) -> Result<HeapHash, StoreError> {
-        self.blocking(move |s| Ok(s.heaps.put(&payload, &s.v8_version)?)).await
+        self.blocking(move |s| Ok(s.heaps.put(&payload, &s.v8_version)?))
+            .await
     }
 
     /// The latest heap of a session, if it has one.
     pub async fn latest(&self, name: &SessionName) -> Result<Option<HeapHash>, StoreError> {
         let name = name.clone();
-        self.blocking(move |s| Ok(s.sessions.latest(name.as_str())?)).await
+        self.blocking(move |s| Ok(s.sessions.latest(name.as_str())?))
+            .await
     }
 
     /// Appends a run to a session's history.
     pub async fn append(&self, name: &SessionName, entry: SessionEntry) -> Result<u64, StoreError> {
         let name = name.clone();
-        self.blocking(move |s| Ok(s.sessions.append(name.as_str(), entry)?)).await
+        self.blocking(move |s| Ok(s.sessions.append(name.as_str(), entry)?))
+            .await
     }
 }

@@ -29,7 +29,12 @@ pub struct AppError {
 impl AppError {
     /// An error with the given status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        AppError { status, code, message: message.into(), retry_after: None }
+        AppError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// 400 Bad Request.
@@ -45,7 +50,11 @@ impl AppError {
     /// 500, logging the detail and telling the client only that it failed.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
         tracing::error!("{context}: {detail}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{context} failed"))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context} failed"),
+        )
     }
 }
 
@@ -54,7 +63,9 @@ impl IntoResponse for AppError {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
         let mut response = (self.status, body).into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -64,16 +75,20 @@ impl From<ExecServiceError> for AppError {
     fn from(e: ExecServiceError) -> Self {
         match e {
             ExecServiceError::InvalidRequest(msg) => AppError::bad_request("invalid_request", msg),
-            ExecServiceError::CodeTooLarge { .. } => {
-                AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "code_too_large", e.to_string())
-            }
+            ExecServiceError::CodeTooLarge { .. } => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "code_too_large",
+                e.to_string(),
+            ),
             ExecServiceError::Pool(PoolError::QueueFull { .. }) => AppError {
                 retry_after: Some(1),
                 ..AppError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", e.to_string())
             },
-            ExecServiceError::Pool(PoolError::ShuttingDown) => {
-                AppError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
-            }
+            ExecServiceError::Pool(PoolError::ShuttingDown) => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            ),
             ExecServiceError::Store(e) => e.into(),
             ExecServiceError::Dropped => AppError::internal("execution", e),
         }

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::exec::ExecService;
 use crate::metrics::Metrics;
 use crate::store::GcStatusHandle;
+use tokio_util::sync::CancellationToken;
 
 /// State every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct AppState {
     pub started: Instant,
     /// Outcome of the background heap garbage collector.
     pub heap_gc: GcStatusHandle,
+    /// Cancelled on SIGINT/SIGTERM; ends the MCP streams.
+    pub shutdown: CancellationToken,
 }
 
 /// The router for the HTTP port.
@@ -38,7 +41,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/exec", post(rest::post_exec))
         .route("/api/sessions", get(sessions::list_sessions))
-        .route("/api/sessions/{name}", get(sessions::get_session).delete(sessions::delete_session))
+        .route(
+            "/api/sessions/{name}",
+            get(sessions::get_session).delete(sessions::delete_session),
+        )
         .route("/api/heaps/{hash}", get(sessions::get_heap))
         .route("/api/status", get(status::get_status))
         .route("/healthz", get(status::get_healthz))
@@ -46,7 +52,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(status::get_metrics))
         .nest_service(
             "/mcp",
-            crate::mcp::http::streamable_http_service(state.config.clone(), state.exec.clone()),
+            crate::mcp::http::streamable_http_service(
+                state.config.clone(),
+                state.exec.clone(),
+                state.shutdown.clone(),
+            ),
         )
         .fallback(not_found)
         .with_state(state)

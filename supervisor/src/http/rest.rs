@@ -37,7 +37,12 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, AppError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Ok(BodyKind::Json),
         "text/javascript" | "application/javascript" | "text/plain" => Ok(BodyKind::Script),
@@ -66,7 +71,9 @@ pub async fn post_exec(
     let kind = body_kind(&headers)?;
     let max_code = state.config.max_code_bytes;
     // JSON escaping can grow a script up to six times (\uXXXX).
-    let limit = (max_code as usize).saturating_mul(6).saturating_add(64 * 1024);
+    let limit = (max_code as usize)
+        .saturating_mul(6)
+        .saturating_add(64 * 1024);
     let bytes = to_bytes(body, limit).await.map_err(|_| {
         AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -90,7 +97,10 @@ pub async fn post_exec(
             let code = String::from_utf8(bytes.to_vec()).map_err(|_| {
                 AppError::bad_request("invalid_encoding", "the script body is not valid UTF-8")
             })?;
-            ExecJob { code, ..ExecJob::default() }
+            ExecJob {
+                code,
+                ..ExecJob::default()
+            }
         }
     };
     Ok(Json(state.exec.run(job).await?))
@@ -100,9 +110,11 @@ pub async fn post_exec(
 fn json_error(e: serde_json::Error) -> AppError {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Data => {
-            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.to_string())
-        }
+        Category::Data => AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            e.to_string(),
+        ),
         Category::Syntax | Category::Eof | Category::Io => {
             AppError::bad_request("malformed_json", format!("malformed JSON: {e}"))
         }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AppError;
 use super::AppState;
-use crate::store::{HeapHash, HeapMeta, Page, SessionEntry, SessionName, SessionSummary, StoreError};
+use crate::store::{
+    HeapHash, HeapMeta, Page, SessionEntry, SessionName, SessionSummary, StoreError,
+};
 
 /// `?cursor=...&limit=...` of a listing.
 #[derive(Debug, Deserialize)]
@@ -61,11 +63,14 @@ pub async fn get_session(
         .exec
         .stores()
         .blocking(move |s| {
-            let summary = s
+            let summary = s.sessions.summary(name.as_str())?.ok_or_else(|| {
+                crate::store::SessionError::NotFound {
+                    name: name.as_str().into(),
+                }
+            })?;
+            let history = s
                 .sessions
-                .summary(name.as_str())?
-                .ok_or_else(|| crate::store::SessionError::NotFound { name: name.as_str().into() })?;
-            let history = s.sessions.history(name.as_str(), page.cursor.as_deref(), limit)?;
+                .history(name.as_str(), page.cursor.as_deref(), limit)?;
             Ok(SessionDoc { summary, history })
         })
         .await?;
@@ -89,11 +94,18 @@ pub async fn delete_session(
     let stores = state.exec.stores();
     let _turn = stores.locks.lock(name.as_str()).await;
     let target = name.clone();
-    let existed = stores.blocking(move |s| Ok(s.sessions.delete(target.as_str())?)).await?;
+    let existed = stores
+        .blocking(move |s| Ok(s.sessions.delete(target.as_str())?))
+        .await?;
     if !existed {
-        return Err(AppError::not_found(format!("no session named '{}'", name.as_str())));
+        return Err(AppError::not_found(format!(
+            "no session named '{}'",
+            name.as_str()
+        )));
     }
-    Ok(Json(Deleted { deleted: name.as_str().to_string() }))
+    Ok(Json(Deleted {
+        deleted: name.as_str().to_string(),
+    }))
 }
 
 /// `GET /api/heaps/{hash}`: size, creation time, V8 and format version.
@@ -102,6 +114,10 @@ pub async fn get_heap(
     Path(hash): Path<String>,
 ) -> Result<Json<HeapMeta>, AppError> {
     let hash = HeapHash::parse(&hash).map_err(StoreError::from)?;
-    let meta = state.exec.stores().blocking(move |s| Ok(s.heaps.metadata(&hash)?)).await?;
+    let meta = state
+        .exec
+        .stores()
+        .blocking(move |s| Ok(s.heaps.metadata(&hash)?))
+        .await?;
     Ok(Json(meta))
 }

@@ -117,7 +117,12 @@ fn sandbox_doc(
         SandboxMode::BestEffort => "best-effort",
         SandboxMode::Strict => "strict",
     };
-    SandboxDoc { mode, level, layers, memory_cap }
+    SandboxDoc {
+        mode,
+        level,
+        layers,
+        memory_cap,
+    }
 }
 
 /// `GET /api/status`.
@@ -160,12 +165,18 @@ pub async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
     if live > 0 {
         (StatusCode::OK, format!("ready: {live} workers\n"))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no worker is up\n".to_string())
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no worker is up\n".to_string(),
+        )
     }
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(header::CONTENT_TYPE, content_type)], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        state.metrics.render(),
+    )
 }

@@ -24,16 +24,18 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use super::edge::json_rpc_edge;
-use super::{wait_for_signal, McpServer};
+use super::McpServer;
 use crate::config::Config;
 use crate::exec::ExecService;
 
 /// The `/mcp` service, to mount with `Router::nest_service("/mcp", ...)`:
-/// `rmcp`'s Streamable HTTP service behind [`json_rpc_edge`]. It shuts
-/// itself down on SIGINT/SIGTERM.
-pub fn streamable_http_service(config: Arc<Config>, exec: Arc<ExecService>) -> Router {
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+/// `rmcp`'s Streamable HTTP service behind [`json_rpc_edge`]. It closes its
+/// streams when `shutdown` is cancelled.
+pub fn streamable_http_service(
+    config: Arc<Config>,
+    exec: Arc<ExecService>,
+    shutdown: CancellationToken,
+) -> Router {
     let limit = max_body_bytes(&config);
     let transport_config = transport_config(&config, shutdown);
     let server = McpServer::new(config, exec);
@@ -113,12 +115,6 @@ fn allowed_origins(hosts: &[String]) -> Vec<String> {
         }
     }
     origins
-}
-
-/// Cancels `token` on the first SIGINT or SIGTERM.
-async fn cancel_on_signal(token: CancellationToken) {
-    wait_for_signal().await;
-    token.cancel();
 }
 
 #[cfg(test)]

@@ -14,27 +14,23 @@ use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{RoleServer, ServiceExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{wait_for_signal, McpError, McpServer};
+use super::{McpError, McpServer};
 use crate::config::Config;
 use crate::exec::ExecService;
 
-/// Serves MCP on stdin/stdout until the client disconnects or a signal.
-pub async fn serve_stdio(config: Arc<Config>, exec: Arc<ExecService>) -> Result<(), McpError> {
+/// Serves MCP on stdin/stdout until the client disconnects or `shutdown`
+/// is cancelled.
+pub async fn serve_stdio(
+    config: Arc<Config>,
+    exec: Arc<ExecService>,
+    shutdown: CancellationToken,
+) -> Result<(), McpError> {
     let max_line = (config.max_code_bytes as usize)
         .saturating_mul(6)
         .saturating_add(64 * 1024);
     let (read, write) = rmcp::transport::stdio_pipes();
     let transport =
         AsyncRwTransport::<RoleServer, _, _>::new(read, write).with_max_line_length(max_line);
-    let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down MCP over stdio");
-            shutdown.cancel();
-        }
-    });
     tracing::info!("serving MCP over stdio");
     let running = match McpServer::new(config, exec)
         .serve_with_ct(transport, shutdown)

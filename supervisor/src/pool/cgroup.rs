@@ -34,7 +34,11 @@ pub enum CgroupError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("cannot write {value:?} to {path}: {source}")]
-    Write { path: PathBuf, value: String, source: io::Error },
+    Write {
+        path: PathBuf,
+        value: String,
+        source: io::Error,
+    },
     #[error("cannot create {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
     #[error("{0}")]
@@ -77,7 +81,11 @@ struct Active {
 
 impl Active {
     fn file(&self, v2: &str, v1: &str) -> PathBuf {
-        self.dir.join(if self.version == CgroupVersion::V2 { v2 } else { v1 })
+        self.dir.join(if self.version == CgroupVersion::V2 {
+            v2
+        } else {
+            v1
+        })
     }
 }
 
@@ -181,9 +189,16 @@ fn parse_proc_cgroup(text: &str) -> Vec<CgroupEntry> {
             let id = parts.next()?.parse().ok()?;
             let controllers = parts.next()?;
             let path = parts.next()?.to_string();
-            let controllers =
-                controllers.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
-            Some(CgroupEntry { id, controllers, path })
+            let controllers = controllers
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect();
+            Some(CgroupEntry {
+                id,
+                controllers,
+                path,
+            })
         })
         .collect()
 }
@@ -211,7 +226,12 @@ fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
                 return None;
             }
             let _source = right.next();
-            let options = right.next().unwrap_or("").split(',').map(str::to_string).collect();
+            let options = right
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(str::to_string)
+                .collect();
             Some(CgroupMount {
                 root: unescape(fields.get(3)?),
                 mount_point: PathBuf::from(unescape(fields.get(4)?)),
@@ -228,9 +248,11 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .and_then(|d| std::str::from_utf8(d).ok().and_then(|d| u8::from_str_radix(d, 8).ok()));
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
         match (bytes[i], octal) {
             (b'\\', Some(byte)) => {
                 out.push(byte);
@@ -310,7 +332,10 @@ fn setup_v2(
     set().inspect_err(|_| {
         let _ = fs::remove_dir(&dir);
     })?;
-    Ok(Active { version: CgroupVersion::V2, dir })
+    Ok(Active {
+        version: CgroupVersion::V2,
+        dir,
+    })
 }
 
 fn setup_v1(
@@ -342,7 +367,10 @@ fn setup_v1(
     set().inspect_err(|_| {
         let _ = fs::remove_dir(&dir);
     })?;
-    Ok(Active { version: CgroupVersion::V1, dir })
+    Ok(Active {
+        version: CgroupVersion::V1,
+        dir,
+    })
 }
 
 /// Removes `mcp-v8-workers-<pid>` directories whose supervisor is gone and
@@ -351,7 +379,9 @@ fn remove_stale_v1(memcg: &Path) {
     let Ok(dir) = fs::read_dir(memcg) else { return };
     for entry in dir.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(stale_v1_pid) else { continue };
+        let Some(pid) = name.to_str().and_then(stale_v1_pid) else {
+            continue;
+        };
         let empty = fs::read_to_string(entry.path().join("cgroup.procs"))
             .is_ok_and(|procs| procs.trim().is_empty());
         if empty && !process_alive(pid) && fs::remove_dir(entry.path()).is_ok() {
@@ -385,11 +415,20 @@ fn parse_bytes(text: &str) -> Option<u64> {
 
 /// The value of `key` in a flat-keyed cgroup file (`key value` lines).
 fn keyed_value(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+    text.lines().find_map(|line| {
+        line.strip_prefix(key)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 fn read(path: &Path) -> Result<String, CgroupError> {
-    fs::read_to_string(path).map_err(|source| CgroupError::Read { path: path.into(), source })
+    fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.into(),
+        source,
+    })
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
@@ -403,9 +442,10 @@ fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
 /// Creates a cgroup directory; an existing one is reused.
 fn create_dir(path: &Path) -> Result<(), CgroupError> {
     match fs::create_dir(path) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-            Err(CgroupError::Create { path: path.into(), source: e })
-        }
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(CgroupError::Create {
+            path: path.into(),
+            source: e,
+        }),
         _ => Ok(()),
     }
 }
@@ -433,10 +473,24 @@ mod tests {
         assert_eq!(entries[0].controllers, ["name=systemd"]);
         assert_eq!(entries[1].path, "/process_api/abc");
         assert_eq!(entries[2].controllers, ["cpu", "cpuacct"]);
-        assert_eq!(entries[3], CgroupEntry { id: 0, controllers: vec![], path: "/".into() });
+        assert_eq!(
+            entries[3],
+            CgroupEntry {
+                id: 0,
+                controllers: vec![],
+                path: "/".into()
+            }
+        );
         // A path may contain ':'; garbage lines are skipped.
         let odd = parse_proc_cgroup("0::/a:b\nnot a line\n");
-        assert_eq!(odd, [CgroupEntry { id: 0, controllers: vec![], path: "/a:b".into() }]);
+        assert_eq!(
+            odd,
+            [CgroupEntry {
+                id: 0,
+                controllers: vec![],
+                path: "/a:b".into()
+            }]
+        );
     }
 
     #[test]
@@ -462,8 +516,16 @@ mod tests {
             cgroup_dir(&m, "/system.slice/mcp-v8.service").unwrap(),
             Path::new("/sys/fs/cgroup/system.slice/mcp-v8.service")
         );
-        let bound = mount("/docker/abc", "/sys/fs/cgroup/memory", "cgroup", &["memory"]);
-        assert_eq!(cgroup_dir(&bound, "/docker/abc").unwrap(), Path::new("/sys/fs/cgroup/memory"));
+        let bound = mount(
+            "/docker/abc",
+            "/sys/fs/cgroup/memory",
+            "cgroup",
+            &["memory"],
+        );
+        assert_eq!(
+            cgroup_dir(&bound, "/docker/abc").unwrap(),
+            Path::new("/sys/fs/cgroup/memory")
+        );
         assert_eq!(
             cgroup_dir(&bound, "/docker/abc/x").unwrap(),
             Path::new("/sys/fs/cgroup/memory/x")
@@ -476,7 +538,10 @@ mod tests {
     fn v2_is_refused_without_a_cgroup2_mount_or_memory_line() {
         let mounts = [mount("/", "/sys/fs/cgroup/memory", "cgroup", &["memory"])];
         let err = setup_v2(&parse_proc_cgroup(HYBRID), &mounts, 1 << 20).unwrap_err();
-        assert!(err.to_string().contains("not under a cgroup2 mount"), "{err}");
+        assert!(
+            err.to_string().contains("not under a cgroup2 mount"),
+            "{err}"
+        );
         let err = setup_v2(&parse_proc_cgroup("4:memory:/\n"), &mounts, 1).unwrap_err();
         assert!(err.to_string().contains("no 0:: line"), "{err}");
         let err = setup_v1(&parse_proc_cgroup("0::/\n"), &mounts, 1).unwrap_err();

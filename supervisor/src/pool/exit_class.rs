@@ -90,7 +90,11 @@ mod tests {
         let cases = [
             (signalled(libc::SIGSYS), None, ExitClass::SandboxViolation),
             (signalled(libc::SIGKILL), None, ExitClass::Signal),
-            (signalled(libc::SIGKILL), Some(ExitClass::TimeoutKill), ExitClass::TimeoutKill),
+            (
+                signalled(libc::SIGKILL),
+                Some(ExitClass::TimeoutKill),
+                ExitClass::TimeoutKill,
+            ),
             (signalled(libc::SIGABRT), None, ExitClass::V8Fatal),
             (signalled(libc::SIGTRAP), None, ExitClass::V8Fatal),
             (signalled(libc::SIGSEGV), None, ExitClass::V8Fatal),

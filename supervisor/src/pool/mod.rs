@@ -113,7 +113,9 @@ impl WorkerPool {
         let cgroup = WorkerCgroup::setup(workers_memory_max);
         let shared = Arc::new(PoolShared {
             jobs: tokio::sync::Mutex::new(jobs),
-            slots: (0..workers).map(|id| Mutex::new(WorkerStatus::new(id))).collect(),
+            slots: (0..workers)
+                .map(|id| Mutex::new(WorkerStatus::new(id)))
+                .collect(),
             worker_config,
             shutdown: CancellationToken::new(),
             metrics,
@@ -124,7 +126,11 @@ impl WorkerPool {
         for id in 0..workers {
             tokio::spawn(slot::drive_slot(id, shared.clone()));
         }
-        WorkerPool { queue, max_queue, shared }
+        WorkerPool {
+            queue,
+            max_queue,
+            shared,
+        }
     }
 
     /// Queues a job; fails at once when the queue is full.
@@ -134,10 +140,17 @@ impl WorkerPool {
         cancel: CancellationToken,
     ) -> Result<oneshot::Receiver<JobResult>, PoolError> {
         let (reply, result) = oneshot::channel();
-        let job = Job { request, cancel, reply };
+        let job = Job {
+            request,
+            cancel,
+            reply,
+        };
         match self.queue.try_send(job) {
             Ok(()) => {
-                self.shared.metrics.queue_depth.set(self.queue_depth() as i64);
+                self.shared
+                    .metrics
+                    .queue_depth
+                    .set(self.queue_depth() as i64);
                 Ok(result)
             }
             Err(mpsc::error::TrySendError::Full(_)) => Err(PoolError::QueueFull {
@@ -220,8 +233,12 @@ impl PoolShared {
         if class != ExitClass::Signal {
             return class;
         }
-        let Some(now) = self.cgroup.oom_kills() else { return class };
-        let before = self.oom_kills_seen.swap(now, std::sync::atomic::Ordering::Relaxed);
+        let Some(now) = self.cgroup.oom_kills() else {
+            return class;
+        };
+        let before = self
+            .oom_kills_seen
+            .swap(now, std::sync::atomic::Ordering::Relaxed);
         if now > before {
             ExitClass::MemoryCap
         } else {

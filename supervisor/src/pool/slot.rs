@@ -45,7 +45,12 @@ pub(super) async fn drive_slot(id: usize, shared: Arc<PoolShared>) {
         if failures > 0 {
             set_state(&shared, id, WorkerState::Backoff);
             let delay = backoff(failures);
-            tracing::warn!(worker = id, failures, ?delay, "worker keeps failing; backing off");
+            tracing::warn!(
+                worker = id,
+                failures,
+                ?delay,
+                "worker keeps failing; backing off"
+            );
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shared.shutdown.cancelled() => break,
@@ -77,8 +82,16 @@ pub(super) async fn drive_slot(id: usize, shared: Arc<PoolShared>) {
         }
         shared.metrics.worker_exit(class);
         let died_young = ready_at.elapsed() < HEALTHY_AFTER && !job_killed_it;
-        failures = if died_young && class != ExitClass::Normal { failures + 1 } else { 0 };
-        tracing::info!(worker = id, class = class.as_str(), "worker exited; replacing it");
+        failures = if died_young && class != ExitClass::Normal {
+            failures + 1
+        } else {
+            0
+        };
+        tracing::info!(
+            worker = id,
+            class = class.as_str(),
+            "worker exited; replacing it"
+        );
     }
     set_state(&shared, id, WorkerState::Stopped);
 }
@@ -123,7 +136,10 @@ async fn serve_jobs(id: usize, shared: &PoolShared, mut worker: Spawned) -> (Exi
         {
             let mut status = lock(&shared.slots[id]);
             status.state = WorkerState::Busy;
-            status.current = Some(CurrentExecution { id: job.request.id, started: Instant::now() });
+            status.current = Some(CurrentExecution {
+                id: job.request.id,
+                started: Instant::now(),
+            });
         }
         let ran = run_job(&mut worker, job.request, &job.cancel).await;
         let (outcome, end) = match ran {
@@ -157,7 +173,10 @@ async fn serve_jobs(id: usize, shared: &PoolShared, mut worker: Spawned) -> (Exi
             status.current = None;
             status.state = WorkerState::Idle;
         }
-        let _ = job.reply.send(JobResult { worker: id, outcome });
+        let _ = job.reply.send(JobResult {
+            worker: id,
+            outcome,
+        });
         match end {
             Some(ExitClass::Retired) => {
                 // Retired on purpose: report it so even if it exited cleanly.

@@ -39,7 +39,10 @@ pub enum SpawnError {
     #[error("worker closed its socket during the handshake")]
     Closed,
     #[error("worker died during the handshake ({class}): {cause}")]
-    Died { class: &'static str, cause: Box<SpawnError> },
+    Died {
+        class: &'static str,
+        cause: Box<SpawnError>,
+    },
     #[error("worker speaks protocol {found}, supervisor speaks {expected}")]
     ProtocolMismatch { found: u32, expected: u32 },
     #[error("worker sent {0} during the handshake")]
@@ -149,7 +152,12 @@ pub async fn spawn_worker(
         .await
         .unwrap_or(Err(SpawnError::HandshakeTimeout(HANDSHAKE_TIMEOUT)));
     match outcome {
-        Ok((hello, sandbox)) => Ok(Spawned { child, conn, hello, sandbox }),
+        Ok((hello, sandbox)) => Ok(Spawned {
+            child,
+            conn,
+            hello,
+            sandbox,
+        }),
         Err(cause) => {
             // Say how the process ended: a SIGSYS here means the sandbox
             // allowlist lacks a syscall the start-up needs.
@@ -160,7 +168,10 @@ pub async fn spawn_worker(
             };
             match cause {
                 SpawnError::Fatal(_) => Err(cause),
-                cause => Err(SpawnError::Died { class, cause: Box::new(cause) }),
+                cause => Err(SpawnError::Died {
+                    class,
+                    cause: Box::new(cause),
+                }),
             }
         }
     }

@@ -122,11 +122,24 @@ pub static ENTRIES: &[Entry] = &[
     entry!(write, Any, Allow, "write frames to the IPC socket; stderr"),
     entry!(recvfrom, Any, Allow, "std UnixStream::read is recv(2)"),
     entry!(sendto, Any, Allow, "send(2) on the connected IPC socket"),
-    entry!(close, Any, Allow, "dropping a descriptor (only the frozen set exists)"),
+    entry!(
+        close,
+        Any,
+        Allow,
+        "dropping a descriptor (only the frozen set exists)"
+    ),
     // std checks that an fd is still open before closing it (debug builds:
     // the IPC stream is dropped at shutdown). Only F_GETFD, which reads the
     // close-on-exec flag; F_DUPFD and friends would mint new fds.
-    entry!(fcntl, OneOf { arg: 1, values: &[libc::F_GETFD as u64] }, Allow, "std's fd check on drop"),
+    entry!(
+        fcntl,
+        OneOf {
+            arg: 1,
+            values: &[libc::F_GETFD as u64]
+        },
+        Allow,
+        "std's fd check on drop"
+    ),
     // --- Memory. V8 reserves cage/code ranges with mmap(PROT_NONE), commits
     // and protects pages for the heap and JIT code (W^X via mprotect),
     // returns memory with madvise(DONTNEED/FREE) and munmap; malloc uses brk,
@@ -145,7 +158,15 @@ pub static ENTRIES: &[Entry] = &[
     // asks for a thread's affinity by tid (std does so when a thread
     // starts, for its stack guard) and treats ENOSYS as "no such feature":
     // any pid but 0 gets ENOSYS and learns nothing.
-    entry!(sched_getaffinity, OneOf { arg: 0, values: &[0] }, Allow, "malloc arena limit (own CPUs)"),
+    entry!(
+        sched_getaffinity,
+        OneOf {
+            arg: 0,
+            values: &[0]
+        },
+        Allow,
+        "malloc arena limit (own CPUs)"
+    ),
     entry!(
         sched_getaffinity,
         Not { arg: 0, value: 0 },
@@ -155,36 +176,104 @@ pub static ENTRIES: &[Entry] = &[
     // A contended absl::Mutex (V8's locks, e.g. the watchdog interrupting a
     // running isolate) reads the waiting thread's priority with
     // pthread_getschedparam, which asks the kernel once per thread.
-    entry!(sched_getparam, OwnThread { arg: 0 }, Allow, "absl::Mutex reads a waiter's priority"),
-    entry!(sched_getscheduler, OwnThread { arg: 0 }, Allow, "absl::Mutex reads a waiter's policy"),
+    entry!(
+        sched_getparam,
+        OwnThread { arg: 0 },
+        Allow,
+        "absl::Mutex reads a waiter's priority"
+    ),
+    entry!(
+        sched_getscheduler,
+        OwnThread { arg: 0 },
+        Allow,
+        "absl::Mutex reads a waiter's policy"
+    ),
     // --- Time. Most clock reads go through the vDSO; thread CPU clocks
     // (V8's ThreadTicks) and the watchdog's timed waits are real syscalls.
-    entry!(clock_gettime, Any, Allow, "CPU-time clocks are not in the vDSO"),
-    entry!(clock_nanosleep, Any, Allow, "sleeping (timers, std::thread::sleep)"),
+    entry!(
+        clock_gettime,
+        Any,
+        Allow,
+        "CPU-time clocks are not in the vDSO"
+    ),
+    entry!(
+        clock_nanosleep,
+        Any,
+        Allow,
+        "sleeping (timers, std::thread::sleep)"
+    ),
     // --- Identity and signals. tgkill is allowed only towards our own
     // process: abort() on a V8 fatal error (OOM, CHECK) raises SIGABRT with
     // it, and the supervisor must see SIGABRT, not a seccomp SIGSYS.
     entry!(getpid, Any, Allow, "abort()/raise(); identifying ourselves"),
     entry!(gettid, Any, Allow, "abort()/raise(); V8 thread ids"),
-    entry!(tgkill, OwnPid { arg: 0 }, Allow, "raise()/abort() on this process only"),
-    entry!(rt_sigaction, Any, Allow, "V8/abort install and reset handlers"),
-    entry!(rt_sigprocmask, Any, Allow, "abort(), thread start blocks signals"),
-    entry!(rt_sigreturn, Any, Allow, "returning from any signal handler"),
-    entry!(sigaltstack, Any, Allow, "std's stack-overflow handler per thread"),
-    entry!(restart_syscall, Any, Allow, "kernel restarts an interrupted sleep"),
+    entry!(
+        tgkill,
+        OwnPid { arg: 0 },
+        Allow,
+        "raise()/abort() on this process only"
+    ),
+    entry!(
+        rt_sigaction,
+        Any,
+        Allow,
+        "V8/abort install and reset handlers"
+    ),
+    entry!(
+        rt_sigprocmask,
+        Any,
+        Allow,
+        "abort(), thread start blocks signals"
+    ),
+    entry!(
+        rt_sigreturn,
+        Any,
+        Allow,
+        "returning from any signal handler"
+    ),
+    entry!(
+        sigaltstack,
+        Any,
+        Allow,
+        "std's stack-overflow handler per thread"
+    ),
+    entry!(
+        restart_syscall,
+        Any,
+        Allow,
+        "kernel restarts an interrupted sleep"
+    ),
     // --- Leaving.
     entry!(exit, Any, Allow, "a thread ends"),
     entry!(exit_group, Any, Allow, "the worker exits"),
     // --- Entropy: Math.random seeds, hash seeds, ASLR of V8's own ranges.
     entry!(getrandom, Any, Allow, "V8 and std random seeds"),
     // --- Thread names and names of anonymous mappings.
-    entry!(prctl, OneOf { arg: 0, values: PRCTL_OPTIONS }, Allow, "thread and VMA names"),
+    entry!(
+        prctl,
+        OneOf {
+            arg: 0,
+            values: PRCTL_OPTIONS
+        },
+        Allow,
+        "thread and VMA names"
+    ),
     // --- No new threads, and so no new processes: V8 runs with a
     // single-threaded platform and starts no thread after initialisation,
     // and the watchdog is started before sealing. clone, clone3, fork and
     // vfork all kill; a kernel exploit loses the threads it would race
     // with. But a thread spawned just before sealing may run glibc's
     // start-up after it: it registers itself with these two.
-    entry!(set_robust_list, Any, Allow, "start-up of a thread spawned just before sealing"),
-    entry!(rseq, Any, Allow, "start-up of a thread spawned just before sealing"),
+    entry!(
+        set_robust_list,
+        Any,
+        Allow,
+        "start-up of a thread spawned just before sealing"
+    ),
+    entry!(
+        rseq,
+        Any,
+        Allow,
+        "start-up of a thread spawned just before sealing"
+    ),
 ];

@@ -37,7 +37,13 @@ pub(super) fn drop_all() -> SandboxLayer {
     let dropped = drop_bounding_set();
     // SAFETY: prctl with integer arguments only.
     let rc = unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
     };
     if rc != 0 {
         notes.push(format!("ambient: {}", io::Error::last_os_error()));
@@ -57,7 +63,10 @@ pub(super) fn drop_all() -> SandboxLayer {
     let detail = if notes.is_empty() {
         format!("all capabilities dropped ({dropped} removed from the bounding set)")
     } else {
-        format!("effective/permitted/inheritable empty; {}", notes.join("; "))
+        format!(
+            "effective/permitted/inheritable empty; {}",
+            notes.join("; ")
+        )
     };
     layer("caps", true, detail)
 }

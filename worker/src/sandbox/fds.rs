@@ -132,7 +132,11 @@ fn close_from(first: i32, keep: i32) -> io::Result<&'static str> {
             break;
         }
     }
-    Ok(if used_syscall { "close_range" } else { "/proc/self/fd" })
+    Ok(if used_syscall {
+        "close_range"
+    } else {
+        "/proc/self/fd"
+    })
 }
 
 /// Fallback for kernels without close_range (before 5.9).

@@ -31,8 +31,8 @@ pub mod seccomp;
 mod warmup;
 
 pub use entropy::fill_random;
-pub use warmup::WARM_UP_SCRIPT;
 use mcp_v8_shared::{SandboxLayer, SandboxMode, WorkerConfig};
+pub use warmup::WARM_UP_SCRIPT;
 
 /// Why the sandbox could not be put in place.
 #[derive(Debug, thiserror::Error)]

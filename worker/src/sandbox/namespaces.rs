@@ -27,13 +27,32 @@ pub(super) fn unshare_all() -> Vec<SandboxLayer> {
     let mut layers = Vec::with_capacity(5);
     let userns = unshare(CloneFlags::CLONE_NEWUSER);
     layers.push(match userns {
-        Ok(()) => layer("userns", true, "new user namespace; no capabilities outside it"),
+        Ok(()) => layer(
+            "userns",
+            true,
+            "new user namespace; no capabilities outside it",
+        ),
         Err(e) => layer("userns", false, format!("unshare(CLONE_NEWUSER): {e}")),
     });
     let others = [
-        ("netns", CloneFlags::CLONE_NEWNET, "CLONE_NEWNET", "loopback only, down"),
-        ("ipcns", CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC", "no host SysV IPC / mqueues"),
-        ("utsns", CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS", "own hostname"),
+        (
+            "netns",
+            CloneFlags::CLONE_NEWNET,
+            "CLONE_NEWNET",
+            "loopback only, down",
+        ),
+        (
+            "ipcns",
+            CloneFlags::CLONE_NEWIPC,
+            "CLONE_NEWIPC",
+            "no host SysV IPC / mqueues",
+        ),
+        (
+            "utsns",
+            CloneFlags::CLONE_NEWUTS,
+            "CLONE_NEWUTS",
+            "own hostname",
+        ),
     ];
     for (name, flag, flag_name, what) in others {
         layers.push(match unshare(flag) {

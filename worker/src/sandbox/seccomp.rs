@@ -29,7 +29,10 @@ pub(super) fn set_no_new_privs() -> Result<(), String> {
     // SAFETY: prctl with integer arguments only.
     let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
     if rc != 0 {
-        return Err(format!("PR_SET_NO_NEW_PRIVS: {}", io::Error::last_os_error()));
+        return Err(format!(
+            "PR_SET_NO_NEW_PRIVS: {}",
+            io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -81,7 +84,12 @@ pub fn compile(arch: TargetArch, ids: &ProcessIds, debug: bool) -> Result<Vec<Bp
     for errno in errnos {
         let rules = rules_where(ids, |e| e.verdict == Verdict::Errno(errno))?;
         let errno = u32::try_from(errno).map_err(|_| format!("bad errno {errno}"))?;
-        programs.push(to_bpf(rules, SeccompAction::Allow, SeccompAction::Errno(errno), arch)?);
+        programs.push(to_bpf(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Errno(errno),
+            arch,
+        )?);
     }
     let mismatch = if debug {
         SeccompAction::Log
@@ -139,8 +147,8 @@ fn allowlist_rules(ids: &ProcessIds) -> Result<BTreeMap<i64, Vec<SeccompRule>>, 
             map.insert(entry.nr, Vec::new());
             continue;
         }
-        let rules = arg_rules(entry.args, ids)
-            .map_err(|e| format!("rule for {}: {e}", entry.name))?;
+        let rules =
+            arg_rules(entry.args, ids).map_err(|e| format!("rule for {}: {e}", entry.name))?;
         map.entry(entry.nr).or_default().extend(rules);
     }
     Ok(map)
@@ -153,8 +161,8 @@ fn rules_where(
 ) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
     let mut map = BTreeMap::new();
     for entry in ENTRIES.iter().filter(|e| keep(e)) {
-        let rules = arg_rules(entry.args, ids)
-            .map_err(|e| format!("rule for {}: {e}", entry.name))?;
+        let rules =
+            arg_rules(entry.args, ids).map_err(|e| format!("rule for {}: {e}", entry.name))?;
         if map.insert(entry.nr, rules).is_some() {
             return Err(format!("{} has two entries with one verdict", entry.name));
         }
@@ -206,7 +214,11 @@ mod tests {
         let mut seen = HashSet::new();
         for entry in ENTRIES {
             let verdict = format!("{:?}", entry.verdict);
-            assert!(seen.insert((entry.nr, verdict)), "{} listed twice", entry.name);
+            assert!(
+                seen.insert((entry.nr, verdict)),
+                "{} listed twice",
+                entry.name
+            );
             assert!(!entry.why.is_empty(), "{} has no reason", entry.name);
         }
     }
@@ -240,7 +252,10 @@ mod tests {
             libc::SYS_vfork,
         ];
         for nr in forbidden {
-            assert!(ENTRIES.iter().all(|e| e.nr != nr), "syscall {nr} is allowed");
+            assert!(
+                ENTRIES.iter().all(|e| e.nr != nr),
+                "syscall {nr} is allowed"
+            );
         }
     }
 
@@ -249,7 +264,11 @@ mod tests {
         let doc = include_str!("../../../docs/sandbox.md");
         for entry in ENTRIES {
             let row = format!("| `{}` |", entry.name);
-            assert!(doc.contains(&row), "docs/sandbox.md has no row for {}", entry.name);
+            assert!(
+                doc.contains(&row),
+                "docs/sandbox.md has no row for {}",
+                entry.name
+            );
         }
     }
 
@@ -257,7 +276,10 @@ mod tests {
     fn compiles_for_every_supported_arch() {
         for arch in [TargetArch::x86_64, TargetArch::aarch64] {
             for debug in [false, true] {
-                let ids = ProcessIds { pid: 4242, tids: vec![4242, 4243] };
+                let ids = ProcessIds {
+                    pid: 4242,
+                    tids: vec![4242, 4243],
+                };
                 let programs = compile(arch, &ids, debug).expect("filter compiles");
                 // One ENOSYS filter (sched_getaffinity) plus the allowlist.
                 assert_eq!(programs.len(), 2);

@@ -94,7 +94,11 @@ pub fn main(mode: &str) -> ! {
     let mut hello = format!("ready {}\n", layers.len());
     for l in &layers {
         let detail = l.detail.replace('\n', " ");
-        hello.push_str(&format!("layer {} {} {detail}\n", l.name, u8::from(l.active)));
+        hello.push_str(&format!(
+            "layer {} {} {detail}\n",
+            l.name,
+            u8::from(l.active)
+        ));
     }
     out.write_all(hello.as_bytes()).expect("write ready");
     loop {

@@ -58,7 +58,8 @@ impl Child {
         }
         let process = command.spawn().expect("spawn child");
         drop(theirs);
-        ours.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        ours.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
         let mut child = Child {
             process,
             reader: BufReader::new(ours),
@@ -67,7 +68,10 @@ impl Child {
         let first = child.read_line();
         let count: usize = match first.as_deref().and_then(|l| l.strip_prefix("ready ")) {
             Some(n) => n.parse().unwrap(),
-            None => panic!("child ({mode}) did not start: {first:?}\n{}", child.post_mortem()),
+            None => panic!(
+                "child ({mode}) did not start: {first:?}\n{}",
+                child.post_mortem()
+            ),
         };
         for _ in 0..count {
             let line = child.read_line().expect("layer line");
@@ -145,7 +149,10 @@ impl Child {
             let _ = pipe.read_to_string(&mut stderr);
         }
         let log = seccomp_log(self.pid()).unwrap_or_default();
-        format!("status: {status:?}\nstderr:\n{stderr}\nseccomp log:\n{}", log.join("\n"))
+        format!(
+            "status: {status:?}\nstderr:\n{stderr}\nseccomp log:\n{}",
+            log.join("\n")
+        )
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -191,7 +198,9 @@ pub fn seccomp_log(pid: u32) -> Option<Vec<String>> {
     }
     let needle = format!(" pid={pid} ");
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines = text.lines().filter(|l| l.contains("type=1326") && l.contains(&needle));
+    let lines = text
+        .lines()
+        .filter(|l| l.contains("type=1326") && l.contains(&needle));
     Some(lines.map(str::to_string).collect())
 }
 
