@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mcp_v8_shared::ExecRequest;
+use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -49,7 +50,7 @@ pub struct ExecJob {
 }
 
 /// Final status of an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecStatus {
     /// Completed; `result` holds the completion value.
@@ -84,7 +85,7 @@ impl ExecStatus {
 }
 
 /// One console line in a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct OutputLine {
     /// `log`, `info`, `warn`, `error` or `debug`.
     pub level: &'static str,
@@ -93,7 +94,7 @@ pub struct OutputLine {
 }
 
 /// Why an execution did not succeed, for the client.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ErrorInfo {
     /// Error name (`TypeError`, `Timeout`, ...).
     pub name: String,
@@ -105,7 +106,7 @@ pub struct ErrorInfo {
 }
 
 /// The answer to one execution, as REST and MCP return it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ExecReport {
     /// Final status.
     pub status: ExecStatus,

@@ -87,11 +87,19 @@ pub(super) async fn drive_slot(id: usize, shared: Arc<PoolShared>) {
         } else {
             0
         };
-        tracing::info!(
-            worker = id,
-            class = class.as_str(),
-            "worker exited; replacing it"
-        );
+        if shared.shutdown.is_cancelled() {
+            tracing::debug!(
+                worker = id,
+                class = class.as_str(),
+                "worker exited at shutdown"
+            );
+        } else {
+            tracing::info!(
+                worker = id,
+                class = class.as_str(),
+                "worker exited; replacing it"
+            );
+        }
     }
     set_state(&shared, id, WorkerState::Stopped);
 }
