@@ -25,7 +25,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-pub use stores::Stores;
+pub use stores::{Deleted, SessionDoc, Stores};
 
 use crate::config::Config;
 use crate::metrics::Metrics;

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use crate::store::{
-    HeapError, HeapHash, HeapStore, SessionEntry, SessionLocks, SessionName, SessionStore,
-    StoreError,
+    HeapError, HeapHash, HeapMeta, HeapStore, Page, SessionEntry, SessionError, SessionLocks,
+    SessionName, SessionStore, SessionSummary, StoreError,
 };
 
 /// Heap files, sessions and per-session turns; cheap to clone.
@@ -62,5 +64,84 @@ impl Stores {
         let name = name.clone();
         self.blocking(move |s| Ok(s.sessions.append(name.as_str(), entry)?))
             .await
+    }
+}
+
+/// One session with a page of its history, as REST and MCP return it.
+#[derive(Debug, Serialize)]
+pub struct SessionDoc {
+    /// Name, entry count, latest heap, timestamps.
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+    /// A page of runs, oldest first.
+    pub history: Page<SessionEntry>,
+}
+
+/// What deleting a session answers.
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    /// The session that was deleted.
+    pub deleted: String,
+}
+
+/// Session and heap queries shared by the REST routes and the MCP tools.
+impl Stores {
+    /// A page of sessions in name order.
+    pub async fn list_sessions(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<SessionSummary>, StoreError> {
+        self.blocking(move |s| Ok(s.sessions.list(cursor.as_deref(), limit)?))
+            .await
+    }
+
+    /// One session and a page of its history; `NotFound` if unknown.
+    pub async fn session(
+        &self,
+        name: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<SessionDoc, StoreError> {
+        let name = SessionName::parse(name)?;
+        self.blocking(move |s| {
+            let summary =
+                s.sessions
+                    .summary(name.as_str())?
+                    .ok_or_else(|| SessionError::NotFound {
+                        name: name.as_str().into(),
+                    })?;
+            let history = s
+                .sessions
+                .history(name.as_str(), cursor.as_deref(), limit)?;
+            Ok(SessionDoc { summary, history })
+        })
+        .await
+    }
+
+    /// Deletes a session after its running execution (if any) finished;
+    /// `NotFound` if unknown. Its heaps are left to the garbage collector.
+    pub async fn delete_session(&self, name: &str) -> Result<Deleted, StoreError> {
+        let name = SessionName::parse(name)?;
+        let _turn = self.locks.lock(name.as_str()).await;
+        let target = name.clone();
+        let existed = self
+            .blocking(move |s| Ok(s.sessions.delete(target.as_str())?))
+            .await?;
+        if !existed {
+            return Err(SessionError::NotFound {
+                name: name.as_str().into(),
+            }
+            .into());
+        }
+        Ok(Deleted {
+            deleted: name.as_str().to_string(),
+        })
+    }
+
+    /// Size, creation time, V8 and format version of a heap.
+    pub async fn heap_meta(&self, hash: &str) -> Result<HeapMeta, StoreError> {
+        let hash = HeapHash::parse(hash)?;
+        self.blocking(move |s| Ok(s.heaps.metadata(&hash)?)).await
     }
 }

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use super::errors::{bad_arguments, store_failure, ToolAnswer};
 use super::tools::{input_schema, parse_arguments};
 use super::McpServer;
-use crate::store::{HeapHash, Page, SessionEntry, SessionError, SessionName, SessionSummary};
 
 /// Items per page of a listing.
 const PAGE_SIZE: usize = 100;
@@ -53,20 +52,6 @@ pub struct GetHeapArgs {
     pub hash: String,
 }
 
-/// One session with a page of its history.
-#[derive(Serialize)]
-struct SessionDoc {
-    #[serde(flatten)]
-    summary: SessionSummary,
-    history: Page<SessionEntry>,
-}
-
-/// What `delete_session` answers.
-#[derive(Serialize)]
-struct Deleted {
-    deleted: String,
-}
-
 const LIST_SESSIONS: &str = "List the sessions run_js has created, 100 per page, by name. \
 Each item is {name, entries (number of runs), latest_heap (hash the next run resumes from, \
 null until a run succeeds), created_at, updated_at (Unix ms)}. Pass `next_cursor` back as \
@@ -103,12 +88,12 @@ impl McpServer {
             Ok(args) => args,
             Err(why) => return bad_arguments(&context, why),
         };
-        let listing = self
+        match self
             .exec
             .stores()
-            .blocking(move |s| Ok(s.sessions.list(args.cursor.as_deref(), PAGE_SIZE)?))
-            .await;
-        match listing {
+            .list_sessions(args.cursor, PAGE_SIZE)
+            .await
+        {
             Ok(page) => structured(&page),
             Err(e) => store_failure(&context, e),
         }
@@ -130,22 +115,11 @@ impl McpServer {
             Ok(args) => args,
             Err(why) => return bad_arguments(&context, why),
         };
-        let doc =
-            self.exec
-                .stores()
-                .blocking(move |s| {
-                    let name = SessionName::parse(&args.name)?;
-                    let summary = s.sessions.summary(name.as_str())?.ok_or_else(|| {
-                        SessionError::NotFound {
-                            name: name.as_str().into(),
-                        }
-                    })?;
-                    let history =
-                        s.sessions
-                            .history(name.as_str(), args.cursor.as_deref(), PAGE_SIZE)?;
-                    Ok(SessionDoc { summary, history })
-                })
-                .await;
+        let doc = self
+            .exec
+            .stores()
+            .session(&args.name, args.cursor, PAGE_SIZE)
+            .await;
         match doc {
             Ok(doc) => structured(&doc),
             Err(e) => store_failure(&context, e),
@@ -173,26 +147,8 @@ impl McpServer {
             Ok(args) => args,
             Err(why) => return bad_arguments(&context, why),
         };
-        let name = match SessionName::parse(&args.name) {
-            Ok(name) => name,
-            Err(e) => return store_failure(&context, e.into()),
-        };
-        let stores = self.exec.stores();
-        let _turn = stores.locks.lock(name.as_str()).await;
-        let target = name.clone();
-        match stores
-            .blocking(move |s| Ok(s.sessions.delete(target.as_str())?))
-            .await
-        {
-            Ok(true) => structured(&Deleted {
-                deleted: name.as_str().to_string(),
-            }),
-            Ok(false) => {
-                let missing = SessionError::NotFound {
-                    name: name.as_str().to_string(),
-                };
-                store_failure(&context, missing.into())
-            }
+        match self.exec.stores().delete_session(&args.name).await {
+            Ok(deleted) => structured(&deleted),
             Err(e) => store_failure(&context, e),
         }
     }
@@ -213,14 +169,7 @@ impl McpServer {
             Ok(args) => args,
             Err(why) => return bad_arguments(&context, why),
         };
-        let meta = self
-            .exec
-            .stores()
-            .blocking(move |s| {
-                let hash = HeapHash::parse(&args.hash)?;
-                Ok(s.heaps.metadata(&hash)?)
-            })
-            .await;
+        let meta = self.exec.stores().heap_meta(&args.hash).await;
         match meta {
             Ok(meta) => structured(&meta),
             Err(e) => store_failure(&context, e),
