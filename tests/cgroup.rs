@@ -15,39 +15,6 @@ use std::time::{Duration, Instant};
 use common::Server;
 use serde_json::{json, Value};
 
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-fn status(server: &Server) -> Value {
-    client()
-        .get(server.url("/api/status"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
-/// Polls `/api/status` until every worker is idle with a pid.
-fn all_workers_idle(server: &Server) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let doc = status(server);
-        let workers = doc["workers"].as_array().unwrap();
-        if workers
-            .iter()
-            .all(|w| w["state"] == "idle" && w["pid"].is_u64())
-        {
-            return doc;
-        }
-        assert!(Instant::now() < deadline, "workers not all idle: {doc}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The `memory_cap` object, checked for honesty; `None` when unavailable.
 fn active_cap(doc: &Value) -> Option<Value> {
     let cap = doc["sandbox"]["memory_cap"].clone();
@@ -85,7 +52,7 @@ fn procs(dir: &Path) -> Vec<u64> {
 #[test]
 fn every_worker_is_in_the_capped_cgroup_and_it_is_removed_at_shutdown() {
     let mut server = Server::start(&["--workers", "2", "--workers-memory-max", "256"]);
-    let doc = all_workers_idle(&server);
+    let doc = server.wait_all_idle();
     let Some(cap) = active_cap(&doc) else { return };
     eprintln!("memory cap active: {cap}");
     assert_eq!(cap["memory_max_bytes"], 256u64 << 20, "{cap}");
@@ -120,7 +87,7 @@ fn every_worker_is_in_the_capped_cgroup_and_it_is_removed_at_shutdown() {
     unsafe { libc::kill(killed as i32, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(60);
     let doc = loop {
-        let doc = all_workers_idle(&server);
+        let doc = server.wait_all_idle();
         let now: Vec<u64> = doc["workers"]
             .as_array()
             .unwrap()
@@ -155,12 +122,7 @@ fn every_worker_is_in_the_capped_cgroup_and_it_is_removed_at_shutdown() {
 }
 
 fn exec(server: &Server, code: &str) -> (u16, Value) {
-    let resp = client()
-        .post(server.url("/api/exec"))
-        .json(&json!({ "code": code, "timeout_ms": 30000 }))
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap())
+    server.exec(json!({ "code": code, "timeout_ms": 30000 }))
 }
 
 #[test]
@@ -175,7 +137,7 @@ fn the_kernel_enforces_the_cap_and_the_pool_recovers() {
         "--workers-memory-max",
         "128",
     ]);
-    let doc = all_workers_idle(&server);
+    let doc = server.wait_all_idle();
     let Some(cap) = active_cap(&doc) else { return };
     assert_eq!(cap["memory_max_bytes"], 128u64 << 20, "{cap}");
     let bomb = "const kept = []; \
@@ -200,7 +162,7 @@ fn the_kernel_enforces_the_cap_and_the_pool_recovers() {
         oom_kills >= 1,
         "the kernel did not OOM-kill in the cgroup: {counters}"
     );
-    let doc = all_workers_idle(&server);
+    let doc = server.wait_all_idle();
     assert_eq!(doc["workers"][0]["last_exit"], "memory_cap", "{doc}");
     let (code, body) = exec(&server, "6 * 7");
     assert_eq!(code, 200, "{body}");
@@ -210,7 +172,7 @@ fn the_kernel_enforces_the_cap_and_the_pool_recovers() {
 #[test]
 fn zero_disables_the_cap_and_says_so() {
     let server = Server::start(&["--workers", "1", "--workers-memory-max", "0"]);
-    let doc = status(&server);
+    let doc = server.status();
     let cap = &doc["sandbox"]["memory_cap"];
     assert_eq!(cap["available"], false, "{doc}");
     assert_eq!(cap["reason"], "disabled", "{doc}");
@@ -220,7 +182,7 @@ fn zero_disables_the_cap_and_says_so() {
 #[test]
 fn a_dead_supervisors_empty_v1_cgroup_is_removed_at_start() {
     let first = Server::start(&["--workers", "1", "--workers-memory-max", "128"]);
-    let Some(cap) = active_cap(&status(&first)) else {
+    let Some(cap) = active_cap(&first.status()) else {
         return;
     };
     if cap["version"] != "v1" {
@@ -236,7 +198,7 @@ fn a_dead_supervisors_empty_v1_cgroup_is_removed_at_start() {
     let stale = memcg.join(format!("mcp-v8-workers-{dead_pid}"));
     std::fs::create_dir(&stale).unwrap();
     let second = Server::start(&["--workers", "1", "--workers-memory-max", "128"]);
-    let cap2 = active_cap(&status(&second)).unwrap();
+    let cap2 = active_cap(&second.status()).unwrap();
     let stale_left = stale.exists();
     let _ = std::fs::remove_dir(&stale);
     assert!(!stale_left, "stale {} not removed", stale.display());

@@ -5,28 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::Server;
+use common::{client, Server};
 use serde_json::{json, Value};
 
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-fn exec(server: &Server, body: Value) -> (u16, Value) {
-    let resp = client()
-        .post(server.url("/api/exec"))
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().unwrap())
-}
-
 fn exec_ok(server: &Server, code: &str) -> Value {
-    let (status, body) = exec(server, json!({ "code": code }));
+    let (status, body) = server.exec(json!({ "code": code }));
     assert_eq!(status, 200, "{code}: {body}");
     body
 }
@@ -159,21 +142,13 @@ fn errors_are_reported_with_name_message_and_stack() {
 #[test]
 fn infinite_loop_times_out_and_the_next_request_is_served() {
     let server = Server::start(&["--workers", "1"]);
-    let (status, body) = exec(
-        &server,
-        json!({ "code": "while (true) {}", "timeout_ms": 300 }),
-    );
+    let (status, body) = server.exec(json!({ "code": "while (true) {}", "timeout_ms": 300 }));
     assert_eq!(status, 200);
     assert_eq!(body["status"], "timeout", "{body}");
-    let (_, body) = exec(
-        &server,
-        json!({ "code": "for(;;){ Promise.resolve() }", "timeout_ms": 200 }),
-    );
+    let (_, body) =
+        server.exec(json!({ "code": "for(;;){ Promise.resolve() }", "timeout_ms": 200 }));
     assert_eq!(body["status"], "timeout", "{body}");
-    let (_, body) = exec(
-        &server,
-        json!({ "code": "setInterval(() => {}, 1)", "timeout_ms": 200 }),
-    );
+    let (_, body) = server.exec(json!({ "code": "setInterval(() => {}, 1)", "timeout_ms": 200 }));
     assert_eq!(body["status"], "timeout", "{body}");
     assert_eq!(exec_ok(&server, "'alive'")["result"], "alive");
 }
@@ -182,7 +157,7 @@ fn infinite_loop_times_out_and_the_next_request_is_served() {
 fn allocation_bomb_hits_the_memory_limit_and_the_server_lives() {
     let server = Server::start(&["--workers", "1", "--heap-memory-max", "32"]);
     let bomb = "const a = []; while (true) a.push(new Array(100000).fill(1.5))";
-    let (status, body) = exec(&server, json!({ "code": bomb, "timeout_ms": 20000 }));
+    let (status, body) = server.exec(json!({ "code": bomb, "timeout_ms": 20000 }));
     assert_eq!(status, 200);
     assert_eq!(body["status"], "memory_limit", "{body}");
     assert_eq!(exec_ok(&server, "'still here'")["result"], "still here");

@@ -5,34 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::Server;
+use common::{client, Server};
 use serde_json::{json, Value};
 
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-fn exec(server: &Server, body: Value) -> (u16, Value) {
-    let resp = client()
-        .post(server.url("/api/exec"))
-        .json(&body)
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap())
-}
-
 fn in_session(server: &Server, session: &str, code: &str) -> Value {
-    let (status, body) = exec(server, json!({ "code": code, "session": session }));
+    let (status, body) = server.exec(json!({ "code": code, "session": session }));
     assert_eq!(status, 200, "{code}: {body}");
     body
-}
-
-fn get(server: &Server, path: &str) -> (u16, Value) {
-    let resp = client().get(server.url(path)).send().unwrap();
-    (resp.status().as_u16(), resp.json().unwrap())
 }
 
 #[test]
@@ -76,7 +55,7 @@ fn globals_survive_across_calls_and_a_restart() {
         console["stdout"], "still 3\ntimer",
         "console and timers re-attached: {console}"
     );
-    let (status, meta) = get(&server, &format!("/api/heaps/{heap}"));
+    let (status, meta) = server.get_json(&format!("/api/heaps/{heap}"));
     assert_eq!(status, 200, "{meta}");
     assert!(meta["size_bytes"].as_u64().unwrap() > 1000, "{meta}");
     assert!(
@@ -102,15 +81,13 @@ fn sessions_are_isolated_and_failed_runs_do_not_advance() {
         failed["heap"], good["heap"],
         "a failed run keeps the previous heap: {failed}"
     );
-    let timed_out = exec(
-        &server,
-        json!({"code": "n = 200; while(true){}", "session": "alpha", "timeout_ms": 200}),
-    )
-    .1;
+    let timed_out = server
+        .exec(json!({"code": "n = 200; while(true){}", "session": "alpha", "timeout_ms": 200}))
+        .1;
     assert_eq!(timed_out["status"], "timeout");
     assert_eq!(in_session(&server, "alpha", "n")["result"], 1);
 
-    let (status, doc) = get(&server, "/api/sessions/alpha");
+    let (status, doc) = server.get_json("/api/sessions/alpha");
     assert_eq!(status, 200, "{doc}");
     let history = doc["history"]["items"].as_array().unwrap();
     let statuses: Vec<&str> = history
@@ -124,14 +101,14 @@ fn sessions_are_isolated_and_failed_runs_do_not_advance() {
     );
     assert_eq!(history[3]["output_heap"], Value::Null);
 
-    let (status, page) = get(&server, "/api/sessions?limit=2");
+    let (status, page) = server.get_json("/api/sessions?limit=2");
     assert_eq!(status, 200);
     assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
     let cursor = page["next_cursor"].as_str().unwrap();
-    let (_, rest) = get(&server, &format!("/api/sessions?limit=2&cursor={cursor}"));
+    let (_, rest) = server.get_json(&format!("/api/sessions?limit=2&cursor={cursor}"));
     assert_eq!(rest["items"][0]["name"], "gamma", "{rest}");
 
-    let (status, page) = get(&server, "/api/sessions/alpha?limit=2");
+    let (status, page) = server.get_json("/api/sessions/alpha?limit=2");
     assert_eq!(status, 200);
     assert_eq!(page["history"]["items"].as_array().unwrap().len(), 2);
     assert!(page["history"]["next_cursor"].is_string());
@@ -141,7 +118,7 @@ fn sessions_are_isolated_and_failed_runs_do_not_advance() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(get(&server, "/api/sessions/beta").0, 404);
+    assert_eq!(server.get_json("/api/sessions/beta").0, 404);
     assert_eq!(
         client()
             .delete(server.url("/api/sessions/beta"))
@@ -156,14 +133,11 @@ fn sessions_are_isolated_and_failed_runs_do_not_advance() {
 #[test]
 fn heaps_by_hash_fork_without_forking_randomness() {
     let server = Server::start(&[]);
-    let (status, base) = exec(
-        &server,
-        json!({ "code": "var base = 10; base", "session": "r" }),
-    );
+    let (status, base) = server.exec(json!({ "code": "var base = 10; base", "session": "r" }));
     assert_eq!(status, 200, "{base}");
     let hash = base["heap"].as_str().unwrap();
     let run = |code: &str| {
-        let (status, body) = exec(&server, json!({ "code": code, "heap": hash }));
+        let (status, body) = server.exec(json!({ "code": code, "heap": hash }));
         assert_eq!(status, 200, "{body}");
         body
     };
@@ -186,7 +160,7 @@ fn heaps_by_hash_fork_without_forking_randomness() {
 fn unknown_bad_and_conflicting_references_are_clear_errors() {
     let server = Server::start(&[]);
     let missing = "0".repeat(64);
-    let (status, body) = exec(&server, json!({ "code": "1", "heap": missing }));
+    let (status, body) = server.exec(json!({ "code": "1", "heap": missing }));
     assert_eq!(status, 404, "{body}");
     assert!(
         body["error"]["message"]
@@ -195,21 +169,15 @@ fn unknown_bad_and_conflicting_references_are_clear_errors() {
             .contains(&missing),
         "{body}"
     );
-    let (status, body) = exec(&server, json!({ "code": "1", "heap": "xyz" }));
+    let (status, body) = server.exec(json!({ "code": "1", "heap": "xyz" }));
     assert_eq!(status, 400, "{body}");
-    let (status, body) = exec(
-        &server,
-        json!({ "code": "1", "heap": missing, "session": "a" }),
-    );
+    let (status, body) = server.exec(json!({ "code": "1", "heap": missing, "session": "a" }));
     assert_eq!(status, 400, "{body}");
-    let (status, body) = exec(
-        &server,
-        json!({ "code": "1", "session": "bad name/with slash" }),
-    );
+    let (status, body) = server.exec(json!({ "code": "1", "session": "bad name/with slash" }));
     assert_eq!(status, 400, "{body}");
-    assert_eq!(get(&server, "/api/sessions/nope").0, 404);
-    assert_eq!(get(&server, &format!("/api/heaps/{missing}")).0, 404);
-    assert_eq!(get(&server, "/api/heaps/not-a-hash").0, 400);
+    assert_eq!(server.get_json("/api/sessions/nope").0, 404);
+    assert_eq!(server.get_json(&format!("/api/heaps/{missing}")).0, 404);
+    assert_eq!(server.get_json("/api/heaps/not-a-hash").0, 400);
 }
 
 #[test]
@@ -229,7 +197,7 @@ fn corrupt_and_foreign_heap_files_are_refused_and_the_server_keeps_serving() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    let (status, body) = exec(&server, json!({ "code": "x", "session": "corrupt" }));
+    let (status, body) = server.exec(json!({ "code": "x", "session": "corrupt" }));
     assert_eq!(status, 500, "{body}");
     assert!(
         body["error"]["message"]
@@ -243,7 +211,7 @@ fn corrupt_and_foreign_heap_files_are_refused_and_the_server_keeps_serving() {
     let path = heaps_dir.join(&truncated);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let (status, body) = exec(&server, json!({ "code": "x", "heap": truncated }));
+    let (status, body) = server.exec(json!({ "code": "x", "heap": truncated }));
     assert_eq!(status, 500, "{body}");
     assert!(
         body["error"]["message"]
@@ -258,7 +226,7 @@ fn corrupt_and_foreign_heap_files_are_refused_and_the_server_keeps_serving() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
-    let (status, body) = exec(&server, json!({ "code": "x", "session": "foreign" }));
+    let (status, body) = server.exec(json!({ "code": "x", "session": "foreign" }));
     assert_eq!(status, 409, "{body}");
     assert!(
         body["error"]["message"]
@@ -302,7 +270,7 @@ fn twenty_concurrent_runs_on_one_session_apply_in_some_serial_order() {
         .collect();
     seen.sort_unstable();
     assert_eq!(seen, (1..=20).collect::<Vec<u64>>());
-    let (_, doc) = get(&server, "/api/sessions/counter?limit=100");
+    let (_, doc) = server.get_json("/api/sessions/counter?limit=100");
     assert_eq!(
         doc["history"]["items"].as_array().unwrap().len(),
         20,
@@ -318,7 +286,7 @@ fn gc_removes_unreferenced_heaps_and_keeps_referenced_ones() {
         .as_str()
         .unwrap()
         .to_string();
-    let (_, forked) = exec(&server, json!({ "code": "k + 1", "heap": kept }));
+    let (_, forked) = server.exec(json!({ "code": "k + 1", "heap": kept }));
     let orphan = forked["heap"].as_str().unwrap().to_string();
     let heaps_dir = server.data.join("heaps");
     assert!(heaps_dir.join(&orphan).exists());
@@ -339,7 +307,7 @@ fn gc_removes_unreferenced_heaps_and_keeps_referenced_ones() {
         heaps_dir.join(&kept).exists(),
         "referenced heap was collected"
     );
-    let (_, status) = get(&server, "/api/status");
+    let (_, status) = server.get_json("/api/status");
     assert!(
         status["heaps"]["gc"]["total_removed"].as_u64().unwrap() >= 1,
         "{status}"

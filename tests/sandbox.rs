@@ -10,33 +10,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::Server;
+use common::{client, Server};
 use serde_json::{json, Value};
 
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
-
+/// `POST /api/exec`, which must answer 200 whatever the script does.
 fn exec(server: &Server, body: Value) -> Value {
-    let resp = client()
-        .post(server.url("/api/exec"))
-        .json(&body)
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    resp.json().unwrap()
-}
-
-fn status(server: &Server) -> Value {
-    client()
-        .get(server.url("/api/status"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
+    let (code, answer) = server.exec(body);
+    assert_eq!(code, 200, "{answer}");
+    answer
 }
 
 fn assert_serving(server: &Server) {
@@ -92,7 +73,7 @@ fn javascript_attacks_are_contained() {
 #[test]
 fn every_worker_runs_under_seccomp_with_no_new_privs() {
     let server = Server::start(&["--workers", "2"]);
-    let doc = status(&server);
+    let doc = server.wait_all_idle();
     assert_eq!(doc["sandbox"]["mode"], "best-effort");
     let layers = doc["sandbox"]["layers"].as_array().unwrap();
     let active = |name: &str| {
@@ -119,7 +100,7 @@ fn every_worker_runs_under_seccomp_with_no_new_privs() {
 #[test]
 fn strict_mode_serves_when_seccomp_is_available() {
     let server = Server::start(&["--workers", "1", "--sandbox", "strict"]);
-    assert_eq!(status(&server)["sandbox"]["mode"], "strict");
+    assert_eq!(server.status()["sandbox"]["mode"], "strict");
     assert_serving(&server);
 }
 
@@ -146,7 +127,7 @@ fn forbidden_syscalls_kill_the_worker_and_it_is_replaced() {
         "kill",
     ];
     for attack in attacks {
-        let before = status(&server)["workers"][0]["pid"].as_u64().unwrap();
+        let before = server.wait_all_idle()["workers"][0]["pid"].as_u64().unwrap();
         let body = exec(&server, json!({ "code": format!("__attack('{attack}')") }));
         let got = body["status"].as_str().unwrap();
         // Killed by SIGSYS (sandbox_violation), or refused with EPERM/ENOSYS
@@ -155,7 +136,7 @@ fn forbidden_syscalls_kill_the_worker_and_it_is_replaced() {
         assert!(got == "sandbox_violation" || refused, "{attack}: {body}");
         if got == "sandbox_violation" {
             assert_serving(&server);
-            let doc = status(&server);
+            let doc = server.status();
             let worker = &doc["workers"][0];
             assert_eq!(worker["last_exit"], "sandbox_violation", "{attack}: {doc}");
             assert_ne!(

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// A running server.
 pub struct Server {
     /// `http://127.0.0.1:<port>`.
@@ -20,6 +22,14 @@ pub struct Server {
     pub data: PathBuf,
     /// Keeps the temp dir alive.
     _dir: Option<tempfile::TempDir>,
+}
+
+/// An HTTP client with a bound on every request.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
 }
 
 /// Path of the binary under test.
@@ -87,6 +97,47 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server on port {} not ready within {limit:?}", self.port);
+    }
+
+    /// `POST /api/exec` with a JSON body: (HTTP status, JSON answer).
+    pub fn exec(&self, body: Value) -> (u16, Value) {
+        let resp = client()
+            .post(self.url("/api/exec"))
+            .json(&body)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.json().unwrap())
+    }
+
+    /// `GET` a JSON route: (HTTP status, JSON answer).
+    pub fn get_json(&self, path: &str) -> (u16, Value) {
+        let resp = client().get(self.url(path)).send().unwrap();
+        (resp.status().as_u16(), resp.json().unwrap())
+    }
+
+    /// `GET /api/status`.
+    pub fn status(&self) -> Value {
+        let (code, doc) = self.get_json("/api/status");
+        assert_eq!(code, 200, "{doc}");
+        doc
+    }
+
+    /// Polls `/api/status` until every worker is idle with a pid (bounded);
+    /// returns that status document.
+    pub fn wait_all_idle(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let doc = self.status();
+            let workers = doc["workers"].as_array().unwrap();
+            if workers
+                .iter()
+                .all(|w| w["state"] == "idle" && w["pid"].is_u64())
+            {
+                return doc;
+            }
+            assert!(Instant::now() < deadline, "workers not all idle: {doc}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Full URL of a path.

@@ -99,6 +99,7 @@ mod sys {
     pub const prctl: i64 = libc::SYS_prctl;
     pub const set_robust_list: i64 = libc::SYS_set_robust_list;
     pub const rseq: i64 = libc::SYS_rseq;
+    pub const openat: i64 = libc::SYS_openat;
     pub const sched_getaffinity: i64 = libc::SYS_sched_getaffinity;
     pub const sched_getparam: i64 = libc::SYS_sched_getparam;
     pub const sched_getscheduler: i64 = libc::SYS_sched_getscheduler;
@@ -172,6 +173,17 @@ pub static ENTRIES: &[Entry] = &[
         Not { arg: 0, value: 0 },
         Errno(libc::ENOSYS),
         "pthread_getattr_np copes with ENOSYS; no peeking at other pids"
+    ),
+    // V8, absl and glibc read a few files lazily, at moments no warm-up
+    // can predict (absl reads /sys/.../tsc_freq_khz the first time a
+    // contended mutex samples its cycle clock). Each of them copes with a
+    // failed open, so openat fails with EPERM instead of killing the
+    // worker: nothing is ever opened either way.
+    entry!(
+        openat,
+        Any,
+        Errno(libc::EPERM),
+        "lazy reads of /proc and /sys fail; nothing is opened"
     ),
     // A contended absl::Mutex (V8's locks, e.g. the watchdog interrupting a
     // running isolate) reads the waiting thread's priority with
