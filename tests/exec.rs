@@ -200,12 +200,7 @@ fn worker_killed_mid_run_reports_crashed_and_the_pool_recovers() {
     assert_eq!(body["status"], "crashed", "{body}");
     server.wait_ready(Duration::from_secs(30));
     assert_eq!(exec_ok(&server, "6 * 7")["result"], 42);
-    let status: Value = client()
-        .get(server.url("/api/status"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status = server.status();
     assert_eq!(status["workers"][0]["restarts"], 1, "{status}");
     assert_eq!(status["workers"][0]["last_exit"], "signal", "{status}");
 }
@@ -213,12 +208,7 @@ fn worker_killed_mid_run_reports_crashed_and_the_pool_recovers() {
 /// Polls `/api/status` until a worker is busy; returns its pid.
 fn wait_for_busy_worker(server: &Server) -> u64 {
     for _ in 0..500 {
-        let status: Value = client()
-            .get(server.url("/api/status"))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let status = server.status();
         for worker in status["workers"].as_array().unwrap() {
             if worker["state"] == "busy" {
                 return worker["pid"].as_u64().unwrap();
@@ -399,12 +389,7 @@ fn status_health_and_metrics_describe_the_pool() {
             .as_u16(),
         200
     );
-    let status: Value = http
-        .get(server.url("/api/status"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status = server.wait_all_idle();
     assert_eq!(status["pool"]["size"], 2, "{status}");
     assert!(status["node_id"].is_string());
     assert!(

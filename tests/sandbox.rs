@@ -127,7 +127,9 @@ fn forbidden_syscalls_kill_the_worker_and_it_is_replaced() {
         "kill",
     ];
     for attack in attacks {
-        let before = server.wait_all_idle()["workers"][0]["pid"].as_u64().unwrap();
+        let before = server.wait_all_idle()["workers"][0]["pid"]
+            .as_u64()
+            .unwrap();
         let body = exec(&server, json!({ "code": format!("__attack('{attack}')") }));
         let got = body["status"].as_str().unwrap();
         // Killed by SIGSYS (sandbox_violation), or refused with EPERM/ENOSYS
