@@ -270,3 +270,32 @@ async fn retire(worker: &mut Spawned) -> ExitClass {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_caps() {
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert!(backoff(5) > backoff(4));
+        assert_eq!(backoff(20), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn big_heaps_raise_the_retirement_threshold() {
+        let mut config = mcp_v8_shared::WorkerConfig {
+            sandbox: mcp_v8_shared::SandboxMode::Off,
+            sandbox_debug: false,
+            default_heap_mb: 64,
+            max_array_buffer_bytes: 0,
+            max_frame_bytes: 0,
+            cpu_limit_secs: 0,
+        };
+        assert_eq!(retire_rss_bytes(&config), 128 << 20);
+        config.default_heap_mb = 512;
+        assert_eq!(retire_rss_bytes(&config), 576 << 20);
+    }
+}
