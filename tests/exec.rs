@@ -410,12 +410,7 @@ fn status_health_and_metrics_describe_the_pool() {
         assert!(worker["rss_bytes"].as_u64().unwrap() > 1 << 20, "{worker}");
         assert!(worker["restarts"].is_u64());
     }
-    let metrics = http
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     assert!(
         metrics.contains(r#"mcp_v8_executions_total{status="ok"} 1"#),
         "{metrics}"

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, Server};
+use common::Server;
 use serde_json::{json, Value};
 
 /// `POST /api/exec`, which must answer 200 whatever the script does.
@@ -113,19 +113,10 @@ fn forbidden_syscalls_kill_the_worker_and_it_is_replaced() {
         control["status"], "ok",
         "the control attack must pass: {control}"
     );
-    let attacks = [
-        "open",
-        "write_file",
-        "socket",
-        "connect",
-        "fork",
-        "clone_process",
-        "clone3",
-        "thread",
-        "execve",
-        "ptrace",
-        "kill",
-    ];
+    // Every attack the worker knows, except the control.
+    let attacks = mcp_v8_worker::sandbox::attack::NAMES
+        .iter()
+        .filter(|a| **a != "ok");
     for attack in attacks {
         let before = server.wait_all_idle()["workers"][0]["pid"]
             .as_u64()
@@ -150,12 +141,7 @@ fn forbidden_syscalls_kill_the_worker_and_it_is_replaced() {
         }
         assert_serving(&server);
     }
-    let metrics = client()
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     assert!(
         metrics.contains(r#"mcp_v8_executions_total{status="sandbox_violation"}"#),
         "{metrics}"

@@ -122,6 +122,16 @@ impl Server {
         doc
     }
 
+    /// `GET /metrics` as text.
+    pub fn metrics(&self) -> String {
+        client()
+            .get(self.url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
     /// Polls `/api/status` until every worker is idle with a pid (bounded);
     /// returns that status document.
     pub fn wait_all_idle(&self) -> Value {
