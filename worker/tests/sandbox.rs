@@ -225,9 +225,11 @@ fn attacks_die_of_sigsys() {
             "{name}: not killed by seccomp"
         );
         // The kernel log names the syscall, when it is readable and the
-        // line was not rate-limited away.
+        // line was not rate-limited away. Pids are reused, so only the
+        // newest kill line of this pid is ours.
         let logged = support::seccomp_log(child.pid()).unwrap_or_default();
-        match logged.iter().find_map(|l| l.split(" syscall=").nth(1)) {
+        let kill_line = logged.iter().rev().find(|l| l.contains(" sig=31 "));
+        match kill_line.and_then(|l| l.split(" syscall=").nth(1)) {
             Some(rest) => {
                 let nr = rest.split(' ').next().unwrap_or("");
                 assert_eq!(nr, syscall.to_string(), "{name} died at the wrong syscall");
