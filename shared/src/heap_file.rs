@@ -133,19 +133,33 @@ pub fn header_len(v8_version: &str) -> usize {
     PREFIX_LEN + v8_version.len() + SUFFIX_LEN
 }
 
+/// Builds the header of a heap file whose payload is `payload_len` bytes
+/// with SHA-256 `payload_sha256`; the payload follows it in the file.
+///
+/// # Panics
+/// If `v8_version` is longer than 65535 bytes (V8 versions are ~12).
+pub fn encode_heap_header(
+    payload_len: u64,
+    payload_sha256: &[u8; 32],
+    v8_version: &str,
+) -> Vec<u8> {
+    let version_len = u16::try_from(v8_version.len()).expect("V8 version string too long");
+    let mut out = Vec::with_capacity(header_len(v8_version));
+    out.extend_from_slice(&HEAP_MAGIC);
+    out.extend_from_slice(&HEAP_FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version_len.to_le_bytes());
+    out.extend_from_slice(v8_version.as_bytes());
+    out.extend_from_slice(&payload_len.to_le_bytes());
+    out.extend_from_slice(payload_sha256);
+    out
+}
+
 /// Builds a complete heap file: header followed by `payload`.
 ///
 /// # Panics
 /// If `v8_version` is longer than 65535 bytes (V8 versions are ~12).
 pub fn encode_heap_file(payload: &[u8], v8_version: &str) -> Vec<u8> {
-    let version_len = u16::try_from(v8_version.len()).expect("V8 version string too long");
-    let mut out = Vec::with_capacity(header_len(v8_version) + payload.len());
-    out.extend_from_slice(&HEAP_MAGIC);
-    out.extend_from_slice(&HEAP_FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&version_len.to_le_bytes());
-    out.extend_from_slice(v8_version.as_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&sha256(payload));
+    let mut out = encode_heap_header(payload.len() as u64, &sha256(payload), v8_version);
     out.extend_from_slice(payload);
     out
 }

@@ -200,13 +200,15 @@ impl HeapStore {
                 Err(e) => tracing::warn!(%hash, error = %e, "rewriting damaged heap file"),
             }
         }
-        let bytes = heap_file::encode_heap_file(payload, v8_version);
+        // The file name is the payload's SHA-256, and so is the header's
+        // checksum: hash once, and write header and payload without copying.
+        let header = heap_file::encode_heap_header(size, hash.as_bytes(), v8_version);
         let temp = self.dir.join(format!(
             "{TEMP_PREFIX}{hash}-{}-{}",
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let written = write_synced(&temp, &bytes)
+        let written = write_synced(&temp, &[&header, payload])
             .and_then(|()| fs::rename(&temp, &path).map_err(io_err("rename", &temp)));
         if let Err(e) = written {
             let _ = fs::remove_file(&temp);
@@ -342,13 +344,15 @@ fn file_error(hash: &HeapHash, path: &Path, source: HeapFileError) -> HeapError 
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), HeapError> {
+fn write_synced(path: &Path, parts: &[&[u8]]) -> Result<(), HeapError> {
     let mut file = File::options()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(io_err("create", path))?;
-    file.write_all(bytes).map_err(io_err("write", path))?;
+    for part in parts {
+        file.write_all(part).map_err(io_err("write", path))?;
+    }
     file.sync_all().map_err(io_err("fsync", path))
 }
 
