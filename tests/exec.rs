@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, Server};
+use common::{client, post_exec, Server};
 use serde_json::{json, Value};
 
 fn exec_ok(server: &Server, code: &str) -> Value {
@@ -185,13 +185,7 @@ fn worker_killed_mid_run_reports_crashed_and_the_pool_recovers() {
     let url = server.url("/api/exec");
     let runner = std::thread::spawn(move || {
         let body = json!({ "code": "while (true) {}", "timeout_ms": 20000 });
-        client()
-            .post(url)
-            .json(&body)
-            .send()
-            .unwrap()
-            .json::<Value>()
-            .unwrap()
+        post_exec(&url, &body).1
     });
     let pid = wait_for_busy_worker(&server);
     // SAFETY: kill(2) on the worker pid the server reported.
@@ -227,13 +221,7 @@ fn fifty_concurrent_requests_are_all_answered() {
             let url = server.url("/api/exec");
             std::thread::spawn(move || {
                 let body = json!({ "code": format!("console.log('req {i}'); {i} * 2") });
-                client()
-                    .post(url)
-                    .json(&body)
-                    .send()
-                    .unwrap()
-                    .json::<Value>()
-                    .unwrap()
+                post_exec(&url, &body).1
             })
         })
         .collect();
@@ -327,13 +315,7 @@ fn full_queue_answers_503_with_retry_after() {
     let url = server.url("/api/exec");
     let running = std::thread::spawn(move || {
         let body = json!({ "code": "const end = Date.now() + 1500; while (Date.now() < end) {}" });
-        client()
-            .post(url)
-            .json(&body)
-            .send()
-            .unwrap()
-            .status()
-            .as_u16()
+        post_exec(&url, &body).0
     });
     wait_for_busy_worker(&server);
     // Five at once while the only worker is busy: one fits in the queue,

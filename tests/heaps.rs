@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, Server};
+use common::{client, post_exec, Server};
 use serde_json::{json, Value};
 
 fn in_session(server: &Server, session: &str, code: &str) -> Value {
@@ -250,13 +250,7 @@ fn twenty_concurrent_runs_on_one_session_apply_in_some_serial_order() {
             let url = server.url("/api/exec");
             std::thread::spawn(move || {
                 let body = json!({ "code": code, "session": "counter" });
-                client()
-                    .post(url)
-                    .json(&body)
-                    .send()
-                    .unwrap()
-                    .json::<Value>()
-                    .unwrap()
+                post_exec(&url, &body).1
             })
         })
         .collect();

@@ -32,6 +32,13 @@ pub fn client() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// `POST` a JSON body to an exec URL: (HTTP status, JSON answer). A free
+/// function, so test threads can call it with just the URL.
+pub fn post_exec(url: &str, body: &Value) -> (u16, Value) {
+    let resp = client().post(url).json(body).send().unwrap();
+    (resp.status().as_u16(), resp.json().unwrap())
+}
+
 /// Path of the binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_mcp-v8")
@@ -101,12 +108,7 @@ impl Server {
 
     /// `POST /api/exec` with a JSON body: (HTTP status, JSON answer).
     pub fn exec(&self, body: Value) -> (u16, Value) {
-        let resp = client()
-            .post(self.url("/api/exec"))
-            .json(&body)
-            .send()
-            .unwrap();
-        (resp.status().as_u16(), resp.json().unwrap())
+        post_exec(&self.url("/api/exec"), &body)
     }
 
     /// `GET` a JSON route: (HTTP status, JSON answer).

@@ -23,8 +23,13 @@ pub struct PageQuery {
 
 const DEFAULT_PAGE: usize = 100;
 
-fn bad_query(e: QueryRejection) -> AppError {
-    AppError::bad_request("invalid_query", e.body_text())
+/// The cursor and limit of a listing's query string (400 if it does not
+/// parse; the limit defaults to 100).
+fn page_of(
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<(Option<String>, usize), AppError> {
+    let Query(page) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    Ok((page.cursor, page.limit.unwrap_or(DEFAULT_PAGE)))
 }
 
 /// `GET /api/sessions`.
@@ -32,14 +37,9 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Page<SessionSummary>>, AppError> {
-    let Query(page) = page.map_err(bad_query)?;
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    let (cursor, limit) = page_of(page)?;
     Ok(Json(
-        state
-            .exec
-            .stores()
-            .list_sessions(page.cursor, limit)
-            .await?,
+        state.exec.stores().list_sessions(cursor, limit).await?,
     ))
 }
 
@@ -49,14 +49,9 @@ pub async fn get_session(
     Path(name): Path<String>,
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<SessionDoc>, AppError> {
-    let Query(page) = page.map_err(bad_query)?;
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    let (cursor, limit) = page_of(page)?;
     Ok(Json(
-        state
-            .exec
-            .stores()
-            .session(&name, page.cursor, limit)
-            .await?,
+        state.exec.stores().session(&name, cursor, limit).await?,
     ))
 }
 

@@ -31,6 +31,22 @@ fn throw(scope: &mut PinScope, message: &str, range: bool) {
     scope.throw_exception(err);
 }
 
+/// The first argument as a function, or a TypeError thrown (Node's wording).
+fn callback_arg<'a>(
+    scope: &mut PinScope,
+    first: Local<'a, Value>,
+) -> Option<Local<'a, v8::Function>> {
+    let callback = Local::<v8::Function>::try_from(first).ok();
+    if callback.is_none() {
+        throw(
+            scope,
+            "The \"callback\" argument must be of type function",
+            false,
+        );
+    }
+    callback
+}
+
 /// Native `setTimeout(fn, ms, ...args)` / `setInterval(...)`; `args.data()`
 /// is [`ONE_SHOT`] or [`REPEAT`].
 pub(crate) fn set_timer(
@@ -39,12 +55,7 @@ pub(crate) fn set_timer(
     mut rv: ReturnValue<Value>,
 ) {
     let repeat = args.data().int32_value(scope) == Some(REPEAT);
-    let Ok(callback) = Local::<v8::Function>::try_from(args.get(0)) else {
-        throw(
-            scope,
-            "The \"callback\" argument must be of type function",
-            false,
-        );
+    let Some(callback) = callback_arg(scope, args.get(0)) else {
         return;
     };
     let delay_ms = args.get(1).number_value(scope).unwrap_or(1.0);
@@ -102,12 +113,7 @@ pub(crate) fn queue_microtask(
     args: FunctionCallbackArguments,
     _rv: ReturnValue<Value>,
 ) {
-    let Ok(callback) = Local::<v8::Function>::try_from(args.get(0)) else {
-        throw(
-            scope,
-            "The \"callback\" argument must be of type function",
-            false,
-        );
+    let Some(callback) = callback_arg(scope, args.get(0)) else {
         return;
     };
     scope.enqueue_microtask(callback);
