@@ -12,9 +12,11 @@
 //! `inspect`/`inspect_text` (Node-style value formatting), `run` (compile,
 //! run, event loop, result), `tla` (top-level await), `limits` (heap and
 //! ArrayBuffer limits), `watchdog` (deadline), `snapshot` (heap
-//! snapshots), `state` (per-run state reached from callbacks).
+//! snapshots), `checksum` (V8's snapshot checksum, replaced), `state`
+//! (per-run state reached from callbacks).
 
 mod bindings;
+mod checksum;
 mod console;
 mod create;
 mod inspect;
@@ -87,6 +89,7 @@ impl Engine {
     /// Initialises V8 (platform, ICU data, entropy) once per process and
     /// starts the watchdog thread. Call before the sandbox is sealed.
     pub fn new(config: &WorkerConfig) -> Self {
+        checksum::keep_linked();
         let platform = platform::init(config.max_array_buffer_bytes);
         let anchor = v8::Isolate::new(v8::CreateParams::default());
         let watchdog = match Watchdog::start() {

@@ -304,11 +304,16 @@ fn snapshots(engine: &mut Engine) {
     let code = "const a = 1; var b = 2; let c = 3; function f() { return 4 }\n\
                 class K { get v() { return 5 } }\n\
                 const m = new Map([['k', 6]]); globalThis.g = 7; console.log('saved'); a";
+    let checksums = super::checksum::calls();
     let resp = exec(engine, snapshot_request(code, None, true));
     assert_eq!(resp.outcome, Ok(JsValue::Json("1".into())));
     assert_eq!(resp.output.len(), 1);
     let blob = resp.heap.expect("a snapshot");
     assert!(blob.len() > 1000);
+    // V8 checksummed the new blob with our linked-in implementation.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    assert!(super::checksum::calls() > checksums, "V8's own Checksum was linked");
+    let _ = checksums;
 
     let read =
         "console.log('restored', typeof setTimeout); a + b + c + f() + new K().v + m.get('k') + g";
