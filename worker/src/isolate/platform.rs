@@ -1,5 +1,5 @@
-//! One-time, process-wide V8 initialisation: flags, ICU data, entropy
-//! source and the platform.
+//! One-time, process-wide V8 initialisation: malloc tuning, flags, ICU
+//! data, entropy source and the platform.
 //!
 //! V8 can be initialised only once per process, so [`init`] is guarded by a
 //! `OnceLock` and returns the same platform handle on every call.
@@ -20,6 +20,31 @@ use v8::{Platform, SharedRef};
 /// foreground task queue.
 static PLATFORM: OnceLock<SharedRef<Platform>> = OnceLock::new();
 
+/// malloc blocks at least this big get their own mapping (glibc's
+/// default starts at 128 KiB and adapts up to 32 MiB).
+const MMAP_THRESHOLD: i32 = 32 << 20;
+
+/// Free memory at the top of the malloc heap beyond this goes back to the
+/// kernel on `free` (glibc's default: 128 KiB).
+const TRIM_THRESHOLD: i32 = 64 << 20;
+
+/// Keeps big, short-lived malloc blocks in the heap for reuse. Serialising
+/// a heap snapshot grows buffers of the blob's size by doubling; with
+/// glibc's defaults each such buffer is a fresh mapping, zero-filled page
+/// by page by the kernel and unmapped again, which cost a third of a
+/// 10 MB capture (22 ms instead of 36 ms with these settings, measured
+/// with `heap_floor`). Memory a big run leaves behind is bounded by
+/// `TRIM_THRESHOLD`, is returned by the engine's `malloc_trim` after big
+/// isolates, and counts towards the pool's RSS retirement rule.
+fn tune_malloc() {
+    // SAFETY: mallopt only changes allocator parameters; no allocation is
+    // in flight on another thread (V8 is not initialised yet).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
+}
+
 /// Called by V8 just before it aborts the process on a fatal error (OOM
 /// that could not be averted, failed CHECK, corrupt snapshot). stderr is
 /// captured by the supervisor.
@@ -38,6 +63,7 @@ pub(crate) fn v8_flags(max_array_buffer_bytes: u64) -> String {
 /// Initialises V8 once for this process and returns its platform.
 pub(crate) fn init(max_array_buffer_bytes: u64) -> &'static SharedRef<Platform> {
     PLATFORM.get_or_init(|| {
+        tune_malloc();
         v8::V8::set_flags_from_string(&v8_flags(max_array_buffer_bytes));
         // V8 seeds its random number generators (Math.random, hash seeds)
         // from this; without it, every new context opens /dev/urandom,
