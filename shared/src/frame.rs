@@ -58,17 +58,17 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     Ok(msg)
 }
 
-/// Writes one length-prefixed frame.
+/// Writes one length-prefixed frame, encoded straight after a reserved
+/// prefix so the payload is never copied.
 pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T, max: u64) -> Result<(), FrameError> {
-    let payload = encode(msg)?;
-    let len = payload.len() as u64;
+    let mut buf = vec![0u8; 4];
+    bincode::serde::encode_into_std_write(msg, &mut buf, config())?;
+    let len = (buf.len() - 4) as u64;
     let max = max.min(MAX_FRAME_BYTES);
     if len > max {
         return Err(FrameError::TooLarge { len, max });
     }
-    let mut buf = Vec::with_capacity(4 + payload.len());
-    buf.extend_from_slice(&(len as u32).to_be_bytes());
-    buf.extend_from_slice(&payload);
+    buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
     w.write_all(&buf)?;
     w.flush()?;
     Ok(())

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ExecError;
 
 /// Bumped whenever any type in this crate changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The fd number at which a worker finds its end of the socket pair.
 pub const WORKER_IPC_FD: i32 = 3;
@@ -127,7 +127,8 @@ pub struct ExecRequest {
     /// Console output beyond this many bytes is dropped and flagged.
     pub max_output_bytes: u64,
     /// Snapshot payload to start from (already verified by the supervisor);
-    /// `None` starts from a fresh isolate.
+    /// `None` starts from a fresh isolate. Encoded as one byte string.
+    #[serde(with = "serde_bytes")]
     pub heap: Option<Vec<u8>>,
     /// Whether to capture a heap snapshot after a successful run.
     pub snapshot: bool,
@@ -192,5 +193,7 @@ pub struct ExecResponse {
     /// Wall time from receiving the request to finishing, in microseconds.
     pub duration_us: u64,
     /// The snapshot taken after a successful run, when one was asked for.
+    /// Encoded as one byte string.
+    #[serde(with = "serde_bytes")]
     pub heap: Option<Vec<u8>>,
 }
