@@ -214,28 +214,22 @@ impl ExecService {
             (Some(name), None) => {
                 let name = SessionName::parse(name).map_err(StoreError::from)?;
                 let _turn = self.stores.locks.lock(name.as_str()).await;
-                let input = self.stores.latest(&name).await?;
-                if let Some(hash) = input {
-                    request.heap = Some(self.stores.load(hash).await?);
-                }
+                let (input, payload) = self.stores.resume(&name).await?;
+                request.heap = payload;
                 request.snapshot = true;
                 let code_sha256 = hex::encode(Sha256::digest(job.code.as_bytes()));
                 let started_at = crate::store::now_unix_ms();
                 let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
-                let output = match heap {
-                    Some(bytes) => Some(self.stores.save(bytes).await?),
-                    None => None,
-                };
                 let entry = SessionEntry {
                     index: 0,
                     input_heap: input,
-                    output_heap: output,
+                    output_heap: None,
                     code_sha256,
                     started_at,
                     duration_ms: started.elapsed().as_millis() as u64,
-                    status: run_status(report.status, output.is_some()),
+                    status: run_status(report.status, heap.is_some()),
                 };
-                self.stores.append(&name, entry).await?;
+                let output = self.stores.record(&name, heap, entry).await?;
                 report.heap = output.or(input).map(|h| h.to_string());
                 report.session = Some(name.as_str().to_string());
                 report

@@ -48,22 +48,43 @@ impl Stores {
 
     /// Stores a heap payload; returns its hash.
     pub async fn save(&self, payload: Vec<u8>) -> Result<HeapHash, StoreError> {
-        self.blocking(move |s| Ok(s.heaps.put(&payload, &s.v8_version)?))
+        self.blocking(move |s| Ok(s.heaps.put(payload, &s.v8_version)?))
             .await
     }
 
-    /// The latest heap of a session, if it has one.
-    pub async fn latest(&self, name: &SessionName) -> Result<Option<HeapHash>, StoreError> {
+    /// The latest heap of a session and its verified payload (`None`s for
+    /// a new session), in one trip to the blocking pool.
+    pub async fn resume(
+        &self,
+        name: &SessionName,
+    ) -> Result<(Option<HeapHash>, Option<Vec<u8>>), StoreError> {
         let name = name.clone();
-        self.blocking(move |s| Ok(s.sessions.latest(name.as_str())?))
-            .await
+        self.blocking(move |s| match s.sessions.latest(name.as_str())? {
+            Some(hash) => Ok((Some(hash), Some(s.heaps.get(&hash, &s.v8_version)?))),
+            None => Ok((None, None)),
+        })
+        .await
     }
 
-    /// Appends a run to a session's history.
-    pub async fn append(&self, name: &SessionName, entry: SessionEntry) -> Result<u64, StoreError> {
+    /// Records a finished session run in one trip to the blocking pool:
+    /// stores its new heap first (when it has one), then appends `entry`
+    /// with that heap as its output. Returns the new heap's hash.
+    pub async fn record(
+        &self,
+        name: &SessionName,
+        heap: Option<Vec<u8>>,
+        mut entry: SessionEntry,
+    ) -> Result<Option<HeapHash>, StoreError> {
         let name = name.clone();
-        self.blocking(move |s| Ok(s.sessions.append(name.as_str(), entry)?))
-            .await
+        self.blocking(move |s| {
+            if let Some(payload) = heap {
+                entry.output_heap = Some(s.heaps.put(payload, &s.v8_version)?);
+            }
+            let output = entry.output_heap;
+            s.sessions.append(name.as_str(), entry)?;
+            Ok(output)
+        })
+        .await
     }
 }
 

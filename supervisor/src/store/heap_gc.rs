@@ -65,6 +65,7 @@ impl HeapStore {
             if referenced.contains(&hash) {
                 report.kept += 1;
             } else if let Some(freed) = self.remove_if_old(&entry.path(), retention, &mut report) {
+                self.cache.remove(&hash);
                 tracing::info!(%hash, bytes = freed, "heap gc: removed unreferenced heap");
                 report.removed += 1;
                 report.bytes_freed += freed;

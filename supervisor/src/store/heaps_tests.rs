@@ -61,7 +61,7 @@ fn hash_parsing() {
 fn put_get_metadata_round_trip() {
     let (_dir, store) = store();
     let payload = b"a V8 snapshot".to_vec();
-    let hash = store.put(&payload, V8).unwrap();
+    let hash = store.put(payload.as_slice(), V8).unwrap();
     assert_eq!(hash.to_string(), heap_file::sha256_hex(&payload));
     assert_eq!(files(&store), vec![hash.to_string()], "no temp file left");
     assert_eq!(store.get(&hash, V8).unwrap(), payload);
@@ -121,7 +121,7 @@ fn unknown_hash_is_not_found() {
 #[test]
 fn truncated_file_is_an_error_naming_the_hash() {
     let (_dir, store) = store();
-    let hash = store.put(&vec![7u8; 10_000], V8).unwrap();
+    let hash = store.put(vec![7u8; 10_000], V8).unwrap();
     let path = store.path_of(&hash);
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..5_000]).unwrap();
@@ -279,7 +279,7 @@ fn readers_never_see_a_partial_file() {
             }
         });
         for payload in &payloads {
-            store.put(payload, V8).unwrap();
+            store.put(payload.as_slice(), V8).unwrap();
         }
         done.store(true, std::sync::atomic::Ordering::SeqCst);
     });
@@ -331,7 +331,12 @@ fn gc_removes_only_old_unreferenced_heaps() {
         }
     );
     assert!(!store.contains(&old_unreferenced));
+    assert!(
+        matches!(store.get(&old_unreferenced, V8), Err(HeapError::NotFound { .. })),
+        "a removed heap is not served from memory"
+    );
     assert!(store.contains(&old_referenced));
+    assert_eq!(store.get(&old_referenced, V8).unwrap(), b"old, referenced");
     assert!(store.contains(&young_unreferenced));
     assert!(
         store.dir().join("README").exists(),
