@@ -245,8 +245,8 @@ fn other_format_version_is_refused() {
 fn too_large_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = HeapStore::open(dir.path(), 100).unwrap();
-    assert!(store.put(&[0u8; 100], V8).is_ok());
-    let err = store.put(&[0u8; 101], V8).unwrap_err();
+    assert!(store.put([0u8; 100], V8).is_ok());
+    let err = store.put([0u8; 101], V8).unwrap_err();
     assert!(matches!(
         err,
         HeapError::TooLarge {
