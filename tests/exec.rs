@@ -391,6 +391,12 @@ fn status_health_and_metrics_describe_the_pool() {
         assert!(worker["pid"].is_u64(), "{worker}");
         assert!(worker["rss_bytes"].as_u64().unwrap() > 1 << 20, "{worker}");
         assert!(worker["restarts"].is_u64());
+        // Workers run at the default --worker-nice 19 (field 19 of stat).
+        let pid = worker["pid"].as_u64().unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = after_name.split(' ').nth(16).unwrap();
+        assert_eq!(nice, "19", "{stat}");
     }
     let metrics = server.metrics();
     assert!(
@@ -413,6 +419,7 @@ fn invalid_flags_are_refused_with_exit_code_2() {
     for args in [
         &["--workers", "0"][..],
         &["--execution-timeout", "soon"],
+        &["--worker-nice", "20"],
         &["--no-such-flag"],
     ] {
         let out = std::process::Command::new(common::binary())

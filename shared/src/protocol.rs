@@ -85,6 +85,9 @@ pub struct WorkerConfig {
     pub max_frame_bytes: u64,
     /// RLIMIT_CPU backstop for the whole worker process, in seconds.
     pub cpu_limit_secs: u64,
+    /// Nice value the worker runs at (0-19): the supervisor stays ahead of
+    /// JavaScript in the CPU queue.
+    pub nice: i32,
 }
 
 /// One layer of the sandbox and whether it is in force.

@@ -85,6 +85,12 @@ pub struct Args {
     #[arg(long, env = "MCP_V8_WORKERS_MEMORY_MAX")]
     pub workers_memory_max: Option<u64>,
 
+    /// Nice value of the workers, 0-19. The default, 19, keeps the
+    /// supervisor (HTTP, health checks, the pool) ahead of JavaScript for
+    /// the CPU; 0 gives workers the same share as every other process.
+    #[arg(long, env = "MCP_V8_WORKER_NICE", default_value_t = 19)]
+    pub worker_nice: i32,
+
     /// Largest accepted source code, in bytes.
     #[arg(long, env = "MCP_V8_MAX_CODE_BYTES", default_value_t = 1 << 20)]
     pub max_code_bytes: u64,
@@ -153,6 +159,8 @@ pub struct Config {
     pub heap_memory_max: u32,
     /// Cap on the memory of all workers together, in MiB; 0: no cap.
     pub workers_memory_max: u64,
+    /// Nice value of the workers.
+    pub worker_nice: i32,
     /// Largest accepted source code, in bytes.
     pub max_code_bytes: u64,
     /// Console output kept per execution, in bytes.
@@ -221,6 +229,12 @@ impl Args {
                 "must be 0 (no cap) or between 32 MiB and 16 TiB",
             ));
         }
+        if !(0..=19).contains(&self.worker_nice) {
+            return Err(bad(
+                "worker-nice",
+                "must be between 0 and 19 (lowering it needs privileges)",
+            ));
+        }
         if !(1..=64 << 20).contains(&self.max_code_bytes) {
             return Err(bad("max-code-bytes", "must be between 1 byte and 64 MiB"));
         }
@@ -254,6 +268,7 @@ impl Args {
             execution_timeout: timeout,
             heap_memory_max: self.heap_memory_max,
             workers_memory_max,
+            worker_nice: self.worker_nice,
             max_code_bytes: self.max_code_bytes,
             max_output_bytes: self.max_output_bytes,
             max_heap_bytes: self.max_heap_bytes,

@@ -98,6 +98,7 @@ fn worker_config(config: &Config) -> WorkerConfig {
         max_frame_bytes: config.max_frame_bytes(),
         // CPU backstop: generous, the watchdog and the supervisor act first.
         cpu_limit_secs: 3600,
+        nice: config.worker_nice,
     }
 }
 

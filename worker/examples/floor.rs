@@ -22,6 +22,7 @@ fn main() {
         max_array_buffer_bytes: 64 << 20,
         max_frame_bytes: 1 << 30,
         cpu_limit_secs: 3600,
+        nice: 0,
     };
     let mut engine = Engine::new(&config);
     let mut samples = Vec::with_capacity(iterations);

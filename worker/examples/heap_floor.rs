@@ -55,6 +55,7 @@ fn main() {
         max_array_buffer_bytes: 1 << 30,
         max_frame_bytes: 1 << 30,
         cpu_limit_secs: 3600,
+        nice: 0,
     };
     let mut engine = Engine::new(&config);
 

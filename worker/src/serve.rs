@@ -2,7 +2,7 @@
 //!
 //! Order (see docs/sandbox.md): adopt the IPC fd and close every other fd,
 //! clear the environment, say Hello, read Init, unshare namespaces and set
-//! rlimits (still single-threaded), initialise V8, set no_new_privs, install
+//! rlimits and the nice value (still single-threaded), initialise V8, set no_new_privs, install
 //! seccomp, report Ready. Only then is the first Exec read, so untrusted
 //! code never runs before the filter is in place.
 
@@ -31,6 +31,19 @@ pub enum ServeError {
     Sandbox(#[from] sandbox::SandboxError),
 }
 
+/// Runs at `nice` (higher is lower priority; only raising it is allowed
+/// without privileges). A refusal is reported on stderr and not fatal.
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    // SAFETY: setpriority changes this thread's scheduling only.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
+        let e = std::io::Error::last_os_error();
+        eprintln!("mcp-v8 worker: cannot set nice {nice}: {e}");
+    }
+}
+
 /// Runs the conversation with the supervisor to its end.
 pub fn serve() -> Result<(), ServeError> {
     // SAFETY: the supervisor placed our end of a socket pair at this fd
@@ -52,6 +65,8 @@ pub fn serve() -> Result<(), ServeError> {
     };
     let max_frame = config.max_frame_bytes;
 
+    // Before any thread exists, so the watchdog inherits it too.
+    lower_priority(config.nice);
     if config.sandbox != SandboxMode::Off {
         layers.extend(sandbox::restrict_process(&config));
     }

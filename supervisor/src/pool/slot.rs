@@ -293,6 +293,7 @@ mod tests {
             max_array_buffer_bytes: 0,
             max_frame_bytes: 0,
             cpu_limit_secs: 0,
+            nice: 0,
         };
         assert_eq!(retire_rss_bytes(&config), 128 << 20);
         config.default_heap_mb = 512;

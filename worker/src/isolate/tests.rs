@@ -22,6 +22,7 @@ fn config() -> WorkerConfig {
         max_array_buffer_bytes: 64 << 20,
         max_frame_bytes: 64 << 20,
         cpu_limit_secs: 600,
+        nice: 0,
     }
 }
 

@@ -37,6 +37,7 @@ pub fn main(mode: &str) -> ! {
         max_array_buffer_bytes: 1 << 30,
         max_frame_bytes: 1 << 20,
         cpu_limit_secs: 120,
+        nice: 0,
     };
     if config.sandbox != SandboxMode::Off {
         layers.extend(sandbox::restrict_process(&config));
