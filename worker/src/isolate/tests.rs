@@ -416,6 +416,21 @@ fn snapshots(engine: &mut Engine) {
         "{:?}",
         resp.outcome
     );
+    // FinalizationRegistry targets that die before the snapshot: their
+    // cleanups run before `create_blob` (which aborts the process on
+    // pending cleanups), and the registry survives.
+    let code = "globalThis.cleaned = 0;\n\
+                globalThis.fr = new FinalizationRegistry(() => { cleaned++ });\n\
+                (function () { for (let i = 0; i < 100; i++) fr.register({ i }, i) })();\n\
+                'registered'";
+    let resp = exec(engine, snapshot_request(code, None, true));
+    assert_eq!(resp.outcome, Ok(JsValue::Json("\"registered\"".into())));
+    let blob = resp.heap.expect("a snapshot with a registry");
+    let resp = exec(
+        engine,
+        snapshot_request("typeof fr.register + ' ' + (cleaned > 0)", Some(blob), false),
+    );
+    assert_eq!(resp.outcome, Ok(JsValue::Json("\"function true\"".into())));
     check_case(engine, "1 + 1", &Want::Json("2"), &[]);
 }
 
