@@ -36,6 +36,13 @@ fn globals_survive_across_calls_and_a_restart() {
         "{second}"
     );
     assert_ne!(second["heap"], first["heap"]);
+    // The second run took the heap the first one wrote from memory.
+    let cache = &server.status()["heaps"]["cache"];
+    assert_eq!(
+        (cache["hits"].as_u64(), cache["misses"].as_u64()),
+        (Some(1), Some(0)),
+        "{cache}"
+    );
 
     let data = server.data.clone();
     server.stop();
@@ -45,6 +52,13 @@ fn globals_survive_across_calls_and_a_restart() {
         third["result"],
         json!([1, 2, 3, 4, 5, 6, 7, 8]),
         "after restart: {third}"
+    );
+    // After a restart the heap came from its file, read and verified.
+    let cache = &server.status()["heaps"]["cache"];
+    assert_eq!(
+        (cache["hits"].as_u64(), cache["misses"].as_u64()),
+        (Some(0), Some(1)),
+        "{cache}"
     );
     let console = in_session(
         &server,

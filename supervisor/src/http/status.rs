@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::pool::{resident_bytes, CgroupStatus, WorkerState, WorkerStatus};
-use crate::store::GcStatus;
+use crate::store::{GcStatus, HeapCacheStats};
 
 /// The `/api/status` document.
 #[derive(Serialize)]
@@ -31,6 +31,7 @@ struct HeapsDoc {
     directory: String,
     sessions: usize,
     gc: GcStatus,
+    cache: HeapCacheStats,
 }
 
 #[derive(Serialize)]
@@ -150,6 +151,7 @@ pub async fn get_status(State(state): State<AppState>) -> impl IntoResponse {
             directory: state.config.directory_path.display().to_string(),
             sessions: state.exec.stores().sessions.session_count(),
             gc: state.heap_gc.snapshot(),
+            cache: state.exec.stores().heaps.cache_stats(),
         },
     })
 }

@@ -11,10 +11,12 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use lru::LruCache;
+use serde::Serialize;
 
 use super::HeapHash;
 
@@ -48,6 +50,25 @@ pub struct HeapCache {
     budget: usize,
     /// The entries, under one lock (operations are a map lookup or insert).
     inner: Mutex<Inner>,
+    /// Lookups served from memory.
+    hits: AtomicU64,
+    /// Lookups that had to read the file (absent, stale or foreign).
+    misses: AtomicU64,
+}
+
+/// What `/api/status` shows of the cache.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeapCacheStats {
+    /// Payloads held.
+    pub entries: usize,
+    /// Their total size in bytes.
+    pub bytes: usize,
+    /// The most it holds, in bytes.
+    pub budget_bytes: usize,
+    /// Lookups served from memory since start.
+    pub hits: u64,
+    /// Lookups that read and verified the file since start.
+    pub misses: u64,
 }
 
 impl HeapCache {
@@ -59,6 +80,8 @@ impl HeapCache {
                 entries: LruCache::unbounded(),
                 bytes: 0,
             }),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -69,6 +92,17 @@ impl HeapCache {
     /// The payload of `hash` if it is cached for `v8_version` and the file
     /// at `path` still has the length and mtime it was verified with.
     pub fn get(&self, hash: &HeapHash, path: &Path, v8_version: &str) -> Option<Arc<Vec<u8>>> {
+        let found = self.lookup(hash, path, v8_version);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn lookup(&self, hash: &HeapHash, path: &Path, v8_version: &str) -> Option<Arc<Vec<u8>>> {
         let (payload, file_len, modified) = {
             let mut inner = self.lock();
             let entry = inner.entries.get(hash)?;
@@ -128,10 +162,21 @@ impl HeapCache {
     }
 
     /// Number of cached payloads and their total size.
-    #[cfg(test)]
     pub fn usage(&self) -> (usize, usize) {
         let inner = self.lock();
         (inner.entries.len(), inner.bytes)
+    }
+
+    /// Size and effect of the cache.
+    pub fn stats(&self) -> HeapCacheStats {
+        let (entries, bytes) = self.usage();
+        HeapCacheStats {
+            entries,
+            bytes,
+            budget_bytes: self.budget,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
     }
 }
 

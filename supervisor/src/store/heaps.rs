@@ -192,6 +192,11 @@ impl HeapStore {
         })
     }
 
+    /// Size and hit counts of the in-memory heap cache.
+    pub fn cache_stats(&self) -> HeapCacheStats {
+        self.cache.stats()
+    }
+
     /// The heap directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -445,6 +450,7 @@ mod gc;
 mod hash;
 
 use cache::HeapCache;
+pub use cache::HeapCacheStats;
 pub use gc::GcReport;
 pub use hash::HeapHash;
 

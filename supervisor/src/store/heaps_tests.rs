@@ -332,7 +332,10 @@ fn gc_removes_only_old_unreferenced_heaps() {
     );
     assert!(!store.contains(&old_unreferenced));
     assert!(
-        matches!(store.get(&old_unreferenced, V8), Err(HeapError::NotFound { .. })),
+        matches!(
+            store.get(&old_unreferenced, V8),
+            Err(HeapError::NotFound { .. })
+        ),
         "a removed heap is not served from memory"
     );
     assert!(store.contains(&old_referenced));

@@ -29,7 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 pub use gc_task::{spawn_heap_gc, GcStatus, GcStatusHandle, DEFAULT_GC_INTERVAL};
-pub use heaps::{GcReport, HeapError, HeapHash, HeapMeta, HeapStore};
+pub use heaps::{GcReport, HeapCacheStats, HeapError, HeapHash, HeapMeta, HeapStore};
 pub use session_locks::SessionLocks;
 pub use sessions::{
     RunStatus, SessionEntry, SessionError, SessionName, SessionStore, SessionSummary,

@@ -127,7 +127,19 @@ mod tests {
                 })
                 .collect()
         };
-        for n in [0, 1, 2, 31, 32, 33, 1000, 65_535, BLOCK - 1, BLOCK, BLOCK + 77] {
+        for n in [
+            0,
+            1,
+            2,
+            31,
+            32,
+            33,
+            1000,
+            65_535,
+            BLOCK - 1,
+            BLOCK,
+            BLOCK + 77,
+        ] {
             let data = bytes(n);
             assert_eq!(fletcher32(&data), reference(&data), "random, {n} bytes");
             let ones = vec![0xffu8; n];

@@ -313,7 +313,10 @@ fn snapshots(engine: &mut Engine) {
     assert!(blob.len() > 1000);
     // V8 checksummed the new blob with our linked-in implementation.
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    assert!(super::checksum::calls() > checksums, "V8's own Checksum was linked");
+    assert!(
+        super::checksum::calls() > checksums,
+        "V8's own Checksum was linked"
+    );
     let _ = checksums;
 
     let read =
@@ -428,7 +431,11 @@ fn snapshots(engine: &mut Engine) {
     let blob = resp.heap.expect("a snapshot with a registry");
     let resp = exec(
         engine,
-        snapshot_request("typeof fr.register + ' ' + (cleaned > 0)", Some(blob), false),
+        snapshot_request(
+            "typeof fr.register + ' ' + (cleaned > 0)",
+            Some(blob),
+            false,
+        ),
     );
     assert_eq!(resp.outcome, Ok(JsValue::Json("\"function true\"".into())));
     check_case(engine, "1 + 1", &Want::Json("2"), &[]);
