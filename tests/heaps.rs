@@ -99,7 +99,25 @@ fn sessions_are_isolated_and_failed_runs_do_not_advance() {
         .exec(json!({"code": "n = 200; while(true){}", "session": "alpha", "timeout_ms": 200}))
         .1;
     assert_eq!(timed_out["status"], "timeout");
-    assert_eq!(in_session(&server, "alpha", "n")["result"], 1);
+    let before = in_session(&server, "alpha", "n");
+    assert_eq!(before["result"], 1);
+    // A live Intl object in a global makes V8 abort the snapshot: the run
+    // is `crashed` with a message saying why, and the session keeps its heap.
+    let intl = in_session(
+        &server,
+        "alpha",
+        "globalThis.nf = new Intl.NumberFormat('de-DE'); n = 300",
+    );
+    assert_eq!(intl["status"], "crashed", "{intl}");
+    let message = intl["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Intl"), "{intl}");
+    assert_eq!(intl["heap"], before["heap"], "{intl}");
+    let local = in_session(
+        &server,
+        "alpha",
+        "new Intl.NumberFormat('de-DE').format(n * 1000.5)",
+    );
+    assert_eq!(local["result"], "1.000,5", "{local}");
 
     let (status, doc) = server.get_json("/api/sessions/alpha");
     assert_eq!(status, 200, "{doc}");
@@ -110,7 +128,7 @@ fn sessions_are_isolated_and_failed_runs_do_not_advance() {
         .collect();
     assert_eq!(
         statuses,
-        ["ok", "ok", "ok", "error", "timeout", "ok"],
+        ["ok", "ok", "ok", "error", "timeout", "ok", "killed", "ok"],
         "{doc}"
     );
     assert_eq!(history[3]["output_heap"], Value::Null);

@@ -249,7 +249,8 @@ impl ExecService {
         request: ExecRequest,
         cancel: &CancellationToken,
     ) -> Result<(ExecReport, Option<Vec<u8>>), ExecServiceError> {
-        let (timeout_ms, heap_mb) = (request.timeout_ms, request.heap_mb);
+        let (timeout_ms, heap_mb, snapshot) =
+            (request.timeout_ms, request.heap_mb, request.snapshot);
         let pending = self.pool.submit(request, cancel.clone())?;
         let done = pending.await.map_err(|_| ExecServiceError::Dropped)?;
         Ok(match done.outcome {
@@ -258,7 +259,7 @@ impl ExecService {
                 (report::answered(response, done.worker), heap)
             }
             JobOutcome::Died(class) => (
-                report::died_report(class, done.worker, timeout_ms, heap_mb),
+                report::died_report(class, done.worker, timeout_ms, heap_mb, snapshot),
                 None,
             ),
         })

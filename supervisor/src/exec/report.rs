@@ -88,12 +88,21 @@ fn info(name: &str, message: String) -> ErrorInfo {
     }
 }
 
-/// The report for a job whose worker died.
+/// Said of a V8 abort in a run that was to end in a heap snapshot: the
+/// known way to cause one from JavaScript.
+const SNAPSHOT_ABORT_HINT: &str =
+    "; V8 aborts when a heap snapshot meets an object it cannot save, \
+     such as a live Intl object (new Intl.NumberFormat(), Intl.Collator, ...) kept in a global \
+     or a closure: create those inside functions when needed. The session keeps its previous heap";
+
+/// The report for a job whose worker died; `snapshot` tells whether the
+/// run was to end in a heap snapshot.
 pub(super) fn died_report(
     class: ExitClass,
     worker: usize,
     timeout_ms: u64,
     heap_mb: u32,
+    snapshot: bool,
 ) -> ExecReport {
     let (status, error) = match class {
         ExitClass::TimeoutKill => (
@@ -126,7 +135,10 @@ pub(super) fn died_report(
             ExecStatus::Crashed,
             info(
                 "WorkerCrashed",
-                format!("the worker crashed (V8 fatal error; heap limit was {heap_mb} MiB)"),
+                format!(
+                    "the worker crashed (V8 fatal error; heap limit was {heap_mb} MiB){}",
+                    if snapshot { SNAPSHOT_ABORT_HINT } else { "" }
+                ),
             ),
         ),
         other => (

@@ -100,6 +100,8 @@ mod sys {
     pub const set_robust_list: i64 = libc::SYS_set_robust_list;
     pub const rseq: i64 = libc::SYS_rseq;
     pub const openat: i64 = libc::SYS_openat;
+    pub const newfstatat: i64 = libc::SYS_newfstatat;
+    pub const ioctl: i64 = libc::SYS_ioctl;
     pub const sched_getaffinity: i64 = libc::SYS_sched_getaffinity;
     pub const sched_getparam: i64 = libc::SYS_sched_getparam;
     pub const sched_getscheduler: i64 = libc::SYS_sched_getscheduler;
@@ -184,6 +186,24 @@ pub static ENTRIES: &[Entry] = &[
         Any,
         Errno(libc::EPERM),
         "lazy reads of /proc and /sys fail; nothing is opened"
+    ),
+    // V8 prints a fatal error (a failed CHECK, e.g. an object a heap
+    // snapshot cannot hold) with fprintf(stderr) before it traps; glibc's
+    // first output on a stream asks fstat and isatty (ioctl TCGETS) how to
+    // buffer it (seen with --sandbox-debug). Both fail instead of killing,
+    // so the worker dies of V8's own trap and is reported as a V8 fatal
+    // error, not as a sandbox violation. They reveal nothing.
+    entry!(
+        newfstatat,
+        Any,
+        Errno(libc::EPERM),
+        "glibc stdio sizes a stream's buffer; nothing is learned"
+    ),
+    entry!(
+        ioctl,
+        Any,
+        Errno(libc::EPERM),
+        "isatty() for glibc stdio: never a terminal"
     ),
     // A contended absl::Mutex (V8's locks, e.g. the watchdog interrupting a
     // running isolate) reads the waiting thread's priority with

@@ -251,7 +251,7 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             libc::SYS_vfork,
         ];
-        // `openat` has an entry, but one that fails it with EPERM.
+        // `openat` and `ioctl` have entries, but ones that fail with EPERM.
         for nr in forbidden {
             assert!(
                 ENTRIES
@@ -285,7 +285,7 @@ mod tests {
                 };
                 let programs = compile(arch, &ids, debug).expect("filter compiles");
                 // An ENOSYS filter (sched_getaffinity), an EPERM filter
-                // (openat), then the allowlist.
+                // (openat, newfstatat, ioctl), then the allowlist.
                 assert_eq!(programs.len(), 3);
                 assert!(programs.iter().all(|p| !p.is_empty() && p.len() < 4096));
             }
