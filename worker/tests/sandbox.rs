@@ -192,8 +192,9 @@ fn attacks_die_of_sigsys() {
     control.exit_cleanly();
     // (attack, the syscall that must be the one killed; glibc's fork is
     // clone, and pthread_create tries clone3 first).
-    // Opening files is refused with EPERM instead (see allowlist.rs).
-    for name in ["open", "write_file"] {
+    // Opening files and ioctl are refused with EPERM instead (see
+    // allowlist.rs).
+    for name in ["open", "write_file", "tiocsti"] {
         let mut child = Child::spawn("sealed");
         let reply = child.attack(name);
         assert!(
@@ -255,6 +256,7 @@ fn attacks_succeed_without_sandbox() {
         "thread",
         "kill",
         "sched_other",
+        "tiocsti",
     ];
     for name in names {
         match child.attack(name) {

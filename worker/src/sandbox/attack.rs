@@ -26,6 +26,7 @@ pub const NAMES: &[&str] = &[
     "ptrace",
     "kill",
     "sched_other",
+    "tiocsti",
 ];
 
 /// Runs the named attack; see the module docs for the result.
@@ -87,6 +88,14 @@ pub fn perform(name: &str) -> Result<String, String> {
             // SAFETY: `param` is a valid sched_param to write to.
             let rc = unsafe { libc::sched_getparam(1, &mut param) };
             refusal("sched_getparam(1)", rc as libc::c_long)
+        }
+        "tiocsti" => {
+            // Push a byte into the input of the terminal behind stderr, the
+            // classic escape from a sandbox that shares a tty.
+            let byte: libc::c_char = b'x' as libc::c_char;
+            // SAFETY: TIOCSTI reads one byte from the pointer.
+            let rc = unsafe { libc::ioctl(2, libc::TIOCSTI, &byte) };
+            refusal("ioctl(2, TIOCSTI)", rc as libc::c_long)
         }
         other => Err(format!("unknown attack {other:?}; known: {NAMES:?}")),
     }
