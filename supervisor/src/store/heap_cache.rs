@@ -188,13 +188,19 @@ mod tests {
         HeapHash::of_payload(&[n])
     }
 
-    #[test]
-    fn serves_an_entry_while_its_file_is_unchanged() {
+    /// A cache holding heap 1 (`payload`) for a file in a temp dir.
+    fn cache_with_one_entry() -> (tempfile::TempDir, std::path::PathBuf, HeapCache) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("heap");
         fs::write(&path, b"header+payload").unwrap();
         let cache = HeapCache::new(1 << 20);
         cache.insert(hash(1), &path, Arc::new(b"payload".to_vec()), "v8");
+        (dir, path, cache)
+    }
+
+    #[test]
+    fn serves_an_entry_while_its_file_is_unchanged() {
+        let (_dir, path, cache) = cache_with_one_entry();
         let hit = cache.get(&hash(1), &path, "v8").expect("a hit");
         assert_eq!(hit.as_slice(), b"payload");
         // Another V8 version never gets it.
@@ -203,11 +209,7 @@ mod tests {
 
     #[test]
     fn a_changed_or_deleted_file_misses_and_drops_the_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("heap");
-        fs::write(&path, b"header+payload").unwrap();
-        let cache = HeapCache::new(1 << 20);
-        cache.insert(hash(1), &path, Arc::new(b"payload".to_vec()), "v8");
+        let (_dir, path, cache) = cache_with_one_entry();
         // Same length, new contents: the mtime moves on.
         std::thread::sleep(std::time::Duration::from_millis(10));
         fs::write(&path, b"header+PAYLOAD").unwrap();
