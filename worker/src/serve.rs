@@ -1,10 +1,10 @@
 //! The worker's request loop and its start-up order.
 //!
 //! Order (see docs/sandbox.md): adopt the IPC fd and close every other fd,
-//! clear the environment, say Hello, read Init, unshare namespaces and set
-//! rlimits and the nice value (still single-threaded), initialise V8, set no_new_privs, install
-//! seccomp, report Ready. Only then is the first Exec read, so untrusted
-//! code never runs before the filter is in place.
+//! clear the environment, say Hello, read Init, set the nice value, unshare
+//! namespaces and set rlimits (still single-threaded), initialise V8, set
+//! no_new_privs, install seccomp, report Ready. Only then is the first Exec
+//! read, so untrusted code never runs before the filter is in place.
 
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;

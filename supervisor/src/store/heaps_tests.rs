@@ -348,3 +348,31 @@ fn gc_removes_only_old_unreferenced_heaps() {
     // Nothing more to do on a second pass.
     assert_eq!(store.gc(&referenced, 7 * DAY).unwrap().removed, 0);
 }
+
+#[test]
+fn direct_and_buffered_writes_leave_exactly_header_and_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = b"a header of odd length";
+    for len in [0, 1, 4073, 4074, 4075, 8192, (1 << 20) + 3] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut want = header.to_vec();
+        want.extend_from_slice(&payload);
+        // Whatever path write_synced takes on this filesystem...
+        let path = dir.path().join(format!("synced-{len}"));
+        write_synced(&path, header, &payload).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), want, "write_synced, {len} bytes");
+        // ...and the direct path itself, where the filesystem allows it.
+        let path = dir.path().join(format!("direct-{len}"));
+        let opened = File::options()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path);
+        if let Ok(mut file) = opened {
+            match write_direct(&mut file, header, &payload) {
+                Ok(()) => assert_eq!(fs::read(&path).unwrap(), want, "direct, {len} bytes"),
+                Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}"),
+            }
+        }
+    }
+}
