@@ -12,6 +12,7 @@ mod http;
 mod mcp;
 mod metrics;
 mod pool;
+mod raft;
 mod store;
 
 use std::ffi::OsStr;
