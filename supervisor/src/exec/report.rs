@@ -91,9 +91,10 @@ fn info(name: &str, message: String) -> ErrorInfo {
 /// Said of a V8 abort in a run that was to end in a heap snapshot: the
 /// known way to cause one from JavaScript.
 const SNAPSHOT_ABORT_HINT: &str =
-    "; V8 aborts when a heap snapshot meets an object it cannot save, \
-     such as a live Intl object (new Intl.NumberFormat(), Intl.Collator, ...) kept in a global \
-     or a closure: create those inside functions when needed. The session keeps its previous heap";
+    "; a known cause in runs that save a heap: V8 aborts when the snapshot meets an object it \
+     cannot save, such as a live Intl object (new Intl.NumberFormat(), Intl.Collator, ...) kept in a global \
+     or a closure: create those inside functions when needed. Nothing was saved; a session keeps \
+     its previous heap";
 
 /// The report for a job whose worker died; `snapshot` tells whether the
 /// run was to end in a heap snapshot.
