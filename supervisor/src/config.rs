@@ -13,6 +13,11 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use mcp_v8_shared::SandboxMode;
 
+#[path = "config_cluster.rs"]
+mod cluster;
+use cluster::cluster_config;
+pub use cluster::ClusterConfig;
+
 /// Sandbox policy as spelled on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SandboxFlag {
@@ -90,6 +95,24 @@ pub struct Args {
     /// the CPU; 0 gives workers the same share as every other process.
     #[arg(long, env = "MCP_V8_WORKER_NICE", default_value_t = 19)]
     pub worker_nice: i32,
+
+    /// Port of the Raft server (cluster mode); absent: a single node.
+    #[arg(long, env = "MCP_V8_CLUSTER_PORT")]
+    pub cluster_port: Option<u16>,
+
+    /// Cluster address other nodes reach this one at (host:port; default:
+    /// --http-host and --cluster-port).
+    #[arg(long, env = "MCP_V8_ADVERTISE_ADDR")]
+    pub advertise_addr: Option<String>,
+
+    /// The other founding members, as name@host:port,... (given on the
+    /// node that forms the cluster).
+    #[arg(long, env = "MCP_V8_PEERS", value_delimiter = ',')]
+    pub peers: Vec<String>,
+
+    /// A member's cluster address (host:port) to ask for admission.
+    #[arg(long, env = "MCP_V8_JOIN")]
+    pub join: Option<String>,
 
     /// Largest accepted source code, in bytes.
     #[arg(long, env = "MCP_V8_MAX_CODE_BYTES", default_value_t = 1 << 20)]
@@ -179,6 +202,8 @@ pub struct Config {
     pub log_json: bool,
     /// This node's name.
     pub node_id: String,
+    /// Cluster mode: the Raft port and how this node takes part.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// A flag value that parses but makes no sense.
@@ -255,6 +280,15 @@ impl Args {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "mcp-v8".to_string()),
         };
+        let cluster = cluster_config(
+            &node_id,
+            self.http_host,
+            self.http_port,
+            self.cluster_port,
+            self.advertise_addr,
+            self.peers,
+            self.join,
+        )?;
         if self.http_port == Some(0) {
             return Err(bad("http-port", "0 is not a port clients can reach"));
         }
@@ -277,6 +311,7 @@ impl Args {
             sandbox_debug: self.sandbox_debug,
             allowed_hosts: self.allowed_hosts,
             log_json: self.log_json,
+            cluster,
             node_id,
         })
     }

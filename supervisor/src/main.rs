@@ -140,6 +140,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|why| anyhow::anyhow!("workers cannot start: {why}"))?;
     log_sandbox(&pool);
     tracing::info!(elapsed = ?started.elapsed(), "first worker ready");
+    let cluster = match &config.cluster {
+        Some(cluster) => Some(start_cluster(&config, cluster, &stores, shutdown.clone()).await?),
+        None => None,
+    };
     let exec = Arc::new(ExecService::new(
         config.clone(),
         pool.clone(),
@@ -164,6 +168,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .map_err(Into::into),
     };
     shutdown.cancel();
+    if let Some((node, server)) = cluster {
+        let _ = server.await;
+        node.stop().await;
+    }
     pool.shutdown(SHUTDOWN_TIMEOUT).await;
     pool.cleanup_cgroup();
     result
@@ -248,6 +256,46 @@ async fn serve_http(state: http::AppState, port: u16) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("HTTP server failed")
+}
+
+/// Starts this node's Raft over the session database and serves the
+/// cluster port until `shutdown`; returns the node and the server task.
+async fn start_cluster(
+    config: &Config,
+    cluster: &config::ClusterConfig,
+    stores: &Stores,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(
+    Arc<raft::node::ClusterNodeHandle>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let addr = std::net::SocketAddr::new(config.http_host, cluster.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on --cluster-port {addr}"))?;
+    let node = raft::node::ClusterNodeHandle::start(
+        cluster.settings.clone(),
+        stores.sessions.db(),
+        shutdown.clone(),
+    )
+    .await
+    .context("cannot start the cluster node")?;
+    tracing::info!(
+        node = %cluster.settings.me,
+        peers = cluster.settings.peers.len(),
+        join = ?cluster.settings.join,
+        "cluster port listening on http://{addr}"
+    );
+    let router = raft::api::router(node.clone());
+    let server = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "cluster server failed");
+        }
+    });
+    Ok((node, server))
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

@@ -1,19 +1,19 @@
-//! Raft for the cluster, on openraft 0.9: the type configuration and the
-//! sled-backed log store and state machine, checked by openraft's storage
-//! conformance suite.
+//! Raft for the cluster, on openraft 0.9 (`--cluster-port`).
 //!
-//! Not wired into the server yet: the network, the `/raft/*` routes on
-//! `--cluster-port`, membership (`--peers`, `--join`) and the metadata the
-//! cluster replicates come with the cluster work. Heap bytes never enter
-//! the log; see `types`.
-
-// The server does not use the cluster yet; the conformance tests do.
-#![allow(dead_code)]
+//! `types` (members, commands, node ids), `log_store` and `state_machine`
+//! (sled, checked by openraft's storage conformance suite), `network`
+//! (RPCs to peers over HTTP), `api` (the cluster port's routes), `node`
+//! (start-up, forming or joining the cluster, adding members). The cluster
+//! agrees on its membership; executions still run and store sessions on
+//! the node that receives them. Heap bytes never enter the log.
 // openraft's traits fix the error type (`StorageError`, 224 bytes); the
 // helpers that feed them return it as it is.
 #![allow(clippy::result_large_err)]
 
+pub mod api;
 pub mod log_store;
+pub mod network;
+pub mod node;
 pub mod state_machine;
 pub mod types;
 

@@ -304,6 +304,11 @@ impl SessionStore {
         Ok(Page { items, next_cursor })
     }
 
+    /// The sled database, which the cluster's Raft trees share.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Number of sessions.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
