@@ -139,12 +139,14 @@ fn three_nodes_agree_take_a_fourth_and_survive_losing_the_leader() {
 }
 
 #[test]
-fn cluster_flags_without_a_cluster_port_are_refused() {
+fn bad_cluster_flags_are_refused_with_exit_code_2() {
     for args in [
         &["--peers", "node2@127.0.0.1:4002"][..],
         &["--join", "127.0.0.1:4001"],
         &["--cluster-port", "4001", "--peers", "no-address"],
         &["--cluster-port", "4001", "--join", "nowhere"],
+        &["--cluster-port", "4001", "--join", "127.0.0.1:4001"],
+        &["--http-port", "4001", "--cluster-port", "4001"],
     ] {
         let out = std::process::Command::new(common::binary())
             .args(args)

@@ -81,6 +81,9 @@ pub(super) fn cluster_config(
         if !valid_addr(contact) {
             return Err(bad("join", format!("{contact:?} is not host:port")));
         }
+        if *contact == addr {
+            return Err(bad("join", "names this node itself; give another member"));
+        }
     }
     Ok(Some(ClusterConfig {
         port,
