@@ -8,6 +8,7 @@
 //! the server's usual `{"error": {"code", "message"}}`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{rejection::JsonRejection, State};
 use axum::http::StatusCode;
@@ -20,6 +21,11 @@ use serde::{Deserialize, Serialize};
 use super::node::{ClusterError, ClusterNodeHandle, Joined};
 use super::types::{ClusterNode, NodeId, TypeConfig};
 use crate::http::AppError;
+
+/// How long the leader waits for a new member to catch up.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a follower waits for the leader to answer a forwarded join.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Shared state of the cluster routes.
 type Node = Arc<ClusterNodeHandle>;
@@ -157,7 +163,15 @@ async fn post_raft_join(
         addr: req.addr.clone(),
     };
     if node.is_leader() {
-        return node.add_member(member).await.map(Json).map_err(join_error);
+        let addr = member.addr.clone();
+        return match tokio::time::timeout(JOIN_TIMEOUT, node.add_member(member)).await {
+            Ok(added) => added.map(Json).map_err(join_error),
+            Err(_) => Err(AppError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "join_timeout",
+                format!("the new member did not catch up within {JOIN_TIMEOUT:?}; is {addr} reachable from the leader?"),
+            )),
+        };
     }
     let Some((_, leader)) = node.leader() else {
         let mut e = AppError::new(
@@ -178,13 +192,20 @@ async fn forward_join(
     req: &JoinRequest,
 ) -> Result<Json<Joined>, AppError> {
     let url = format!("http://{}/raft/join", leader.addr);
-    let response = node.client.post(&url).json(req).send().await.map_err(|e| {
-        AppError::new(
-            StatusCode::BAD_GATEWAY,
-            "leader_unreachable",
-            format!("cannot reach the leader {leader}: {e}"),
-        )
-    })?;
+    let response = node
+        .client
+        .post(&url)
+        .timeout(FORWARD_TIMEOUT)
+        .json(req)
+        .send()
+        .await
+        .map_err(|e| {
+            AppError::new(
+                StatusCode::BAD_GATEWAY,
+                "leader_unreachable",
+                format!("cannot reach the leader {leader}: {e}"),
+            )
+        })?;
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     if status.is_success() {
