@@ -34,8 +34,9 @@ use tokio_util::sync::CancellationToken;
 /// How long start-up waits for the first worker before giving up.
 const FIRST_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Log filter when `MCP_V8_LOG` is not set: rmcp logs every request at info.
-const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+/// Log filter when `MCP_V8_LOG` is not set: rmcp logs every request at
+/// info, openraft every RPC; our own lines report cluster role changes.
+const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn,openraft=warn";
 
 /// How long shutdown waits for workers to exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

@@ -106,8 +106,10 @@ impl ClusterNodeHandle {
         }
         if let Some(contact) = settings.join {
             let joining = node.clone();
-            tokio::spawn(async move { joining.keep_joining(contact, shutdown).await });
+            let stop = shutdown.clone();
+            tokio::spawn(async move { joining.keep_joining(contact, stop).await });
         }
+        tokio::spawn(log_leadership(node.clone(), shutdown));
         Ok(node)
     }
 
@@ -228,6 +230,28 @@ impl ClusterNodeHandle {
     pub async fn stop(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "Raft did not stop cleanly");
+        }
+    }
+}
+
+/// Logs every change of this node's role or of the leader it knows (the
+/// operator's view of elections; openraft's own logs are kept at `warn`).
+async fn log_leadership(node: Arc<ClusterNodeHandle>, shutdown: CancellationToken) {
+    let mut metrics = node.raft.metrics();
+    let mut last = None;
+    loop {
+        let now = {
+            let m = metrics.borrow_and_update();
+            (m.state, m.current_leader, m.current_term)
+        };
+        if last.map(|(state, leader, _)| (state, leader)) != Some((now.0, now.1)) {
+            let leader = node.leader().map(|(_, n)| n.name);
+            tracing::info!(role = ?now.0, leader = ?leader, term = now.2, "cluster role");
+            last = Some(now);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = metrics.changed() => if changed.is_err() { return },
         }
     }
 }
