@@ -152,10 +152,17 @@ impl ClusterNodeHandle {
                     tracing::info!(%contact, "joined the cluster");
                     return;
                 }
+                Ok(r) if r.status().is_client_error() => {
+                    // A bad name or an id collision: retrying cannot help.
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    tracing::error!(%contact, %status, %text, "join refused; not retrying");
+                    return;
+                }
                 Ok(r) => {
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();
-                    tracing::warn!(%contact, %status, %text, "join refused; retrying");
+                    tracing::warn!(%contact, %status, %text, "join not possible yet; retrying");
                 }
                 Err(e) => {
                     tracing::warn!(%contact, error = %e, "cannot reach the cluster; retrying")
