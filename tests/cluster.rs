@@ -95,6 +95,12 @@ fn three_nodes_agree_take_a_fourth_and_survive_losing_the_leader() {
         assert!(names.contains(&name), "{status}");
     }
 
+    // /api/status shows each node's view of the cluster.
+    let api = nodes[1].status();
+    assert_eq!(api["cluster"]["node_id"], "node2", "{api}");
+    assert_eq!(api["cluster"]["leader"], leader.as_str(), "{api}");
+    assert_eq!(api["cluster"]["members"], 3, "{api}");
+
     // Any node's HTTP port serves executions.
     let (code, body) = nodes[1].exec(json!({ "code": "console.log(\"cluster ok\")" }));
     assert_eq!(code, 200, "{body}");

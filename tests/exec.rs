@@ -379,6 +379,7 @@ fn status_health_and_metrics_describe_the_pool() {
         "{status}"
     );
     assert!(status["uptime_secs"].is_u64());
+    assert!(status["cluster"].is_null(), "single node: {status}");
     assert!(status["sandbox"]["level"].is_string());
     let workers = status["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);

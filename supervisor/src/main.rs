@@ -161,6 +161,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 started,
                 heap_gc,
                 shutdown: shutdown.clone(),
+                cluster: cluster.as_ref().map(|(node, _)| node.clone()),
             };
             serve_http(state, port).await
         }

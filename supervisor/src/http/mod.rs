@@ -34,6 +34,8 @@ pub struct AppState {
     pub heap_gc: GcStatusHandle,
     /// Cancelled on SIGINT/SIGTERM; ends the MCP streams.
     pub shutdown: CancellationToken,
+    /// This node's Raft node, in cluster mode.
+    pub cluster: Option<Arc<crate::raft::node::ClusterNodeHandle>>,
 }
 
 /// The router for the HTTP port.

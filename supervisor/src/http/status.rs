@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::pool::{resident_bytes, CgroupStatus, WorkerState, WorkerStatus};
+use crate::raft::node::ClusterSummary;
 use crate::store::{GcStatus, HeapCacheStats};
 
 /// The `/api/status` document.
@@ -24,6 +25,8 @@ struct StatusDoc {
     pool: PoolDoc,
     workers: Vec<WorkerDoc>,
     heaps: HeapsDoc,
+    /// In cluster mode, this node's view of the cluster; else `null`.
+    cluster: Option<ClusterSummary>,
 }
 
 #[derive(Serialize)]
@@ -153,6 +156,7 @@ pub async fn get_status(State(state): State<AppState>) -> impl IntoResponse {
             gc: state.heap_gc.snapshot(),
             cache: state.exec.stores().heaps.cache_stats(),
         },
+        cluster: state.cluster.as_ref().map(|node| node.summary()),
     })
 }
 

@@ -15,10 +15,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
-use openraft::ServerState;
 use serde::{Deserialize, Serialize};
 
-use super::node::{ClusterError, ClusterNodeHandle, Joined};
+use super::node::{role_name, ClusterError, ClusterNodeHandle, Joined};
 use super::types::{ClusterNode, NodeId, TypeConfig};
 use crate::http::AppError;
 
@@ -114,13 +113,7 @@ async fn get_raft_status(State(node): State<Node>) -> Json<StatusDoc> {
         node_id: node.me.name.clone(),
         raft_id: node.id,
         addr: node.me.addr.clone(),
-        role: match metrics.state {
-            ServerState::Leader => "leader",
-            ServerState::Follower => "follower",
-            ServerState::Candidate => "candidate",
-            ServerState::Learner => "learner",
-            ServerState::Shutdown => "shutdown",
-        },
+        role: role_name(metrics.state),
         leader,
         leader_raft_id: metrics.current_leader,
         term: metrics.current_term,

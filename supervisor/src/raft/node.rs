@@ -60,6 +60,34 @@ pub struct Joined {
     pub members: Vec<String>,
 }
 
+/// This node's view of the cluster (`cluster` in `/api/status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterSummary {
+    /// This node's name.
+    pub node_id: String,
+    /// Its cluster address.
+    pub addr: String,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: &'static str,
+    /// The leader's name, when one is known.
+    pub leader: Option<String>,
+    /// The current Raft term.
+    pub term: u64,
+    /// Number of members (voters and learners).
+    pub members: usize,
+}
+
+/// The name of a Raft role, as the status pages show it.
+pub fn role_name(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}
+
 /// The running Raft node of this process.
 pub struct ClusterNodeHandle {
     /// The Raft instance.
@@ -186,6 +214,23 @@ impl ClusterNodeHandle {
             .get_node(&leader)?
             .clone();
         Some((leader, node))
+    }
+
+    /// This node's view of the cluster, for `/api/status`.
+    pub fn summary(&self) -> ClusterSummary {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        ClusterSummary {
+            node_id: self.me.name.clone(),
+            addr: self.me.addr.clone(),
+            role: role_name(metrics.state),
+            leader: metrics
+                .current_leader
+                .and_then(|id| membership.get_node(&id))
+                .map(|n| n.name.clone()),
+            term: metrics.current_term,
+            members: membership.nodes().count(),
+        }
     }
 
     /// Whether this node is the leader right now.
