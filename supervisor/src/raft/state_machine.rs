@@ -74,7 +74,7 @@ impl StateMachine {
     }
 
     /// The value of one record (a local read: it may lag the leader).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(test)]
     pub fn get(&self, key: &str) -> Result<Option<String>, StorageError<NodeId>> {
         self.data
             .get(key)

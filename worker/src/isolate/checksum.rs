@@ -88,7 +88,7 @@ pub extern "C" fn v8_snapshot_checksum(payload: ByteVector) -> u32 {
 }
 
 /// How many checksums V8 asked of [`v8_snapshot_checksum`] so far.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg(test)]
 pub(crate) fn calls() -> u64 {
     CALLS.load(Ordering::Relaxed)
 }
