@@ -3,9 +3,9 @@
 //! `types` (members, commands, node ids), `log_store` and `state_machine`
 //! (sled, checked by openraft's storage conformance suite), `network`
 //! (RPCs to peers over HTTP), `api` (the cluster port's routes), `node`
-//! (start-up, forming or joining the cluster, adding members). The cluster
-//! agrees on its membership; executions still run and store sessions on
-//! the node that receives them. Heap bytes never enter the log.
+//! (start-up, forming or joining the cluster, adding members), `snapshot`
+//! (the state machine's snapshot format). The state machine holds the
+//! cluster's sessions and heap records; heap bytes never enter the log.
 // openraft's traits fix the error type (`StorageError`, 224 bytes); the
 // helpers that feed them return it as it is.
 #![allow(clippy::result_large_err)]
@@ -14,6 +14,7 @@ pub mod api;
 pub mod log_store;
 pub mod network;
 pub mod node;
+mod snapshot;
 pub mod state_machine;
 pub mod types;
 

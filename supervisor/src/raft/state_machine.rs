@@ -1,66 +1,99 @@
-//! The replicated metadata (the Raft state machine), in sled.
+//! The replicated state (the Raft state machine), in sled: sessions, their
+//! histories and the heaps the cluster knows of.
 //!
-//! Tree `raft_data`: the key/value records the log's commands build.
-//! Tree `raft_state`: `last_applied` and `membership` (JSON), and the
-//! latest snapshot (`snapshot`: its metadata and bytes). A batch of entries
-//! is applied in one sled transaction over both trees, so the records and
-//! `last_applied` never disagree, and flushed before Raft hears of it.
+//! Trees: `sessions` and `history` are the session store's own trees (the
+//! node's [`SessionStore`](crate::store::SessionStore) reads them for every
+//! local read); `heaps` maps a heap hash to its [`HeapRecord`] (JSON);
+//! `raft_state` holds `last_applied` and `membership` (JSON) and the latest
+//! snapshot (`snapshot_meta` as JSON, `snapshot_data` as bytes).
 //!
-//! A snapshot is the whole record set as one JSON object; the metadata is
-//! small by design (heap bytes never enter the log), so this stays cheap.
+//! A batch of entries is applied in one sled transaction over all four
+//! trees, so the records and `last_applied` never disagree, and flushed
+//! before Raft hears of it. Commands are applied with the session store's
+//! own transaction rules (`store::sessions::append_in`, `delete_in`), so a
+//! cluster's sessions behave like a single node's. Business outcomes
+//! (conflict, refused) are replies; `apply` fails only on storage errors.
+//!
+//! One lock ([`StateMachine::lock`]) covers applying a batch and reading the
+//! state into a snapshot, so a snapshot is the state at exactly its
+//! `last_log_id`. The snapshot format is in `snapshot.rs`.
 
-use std::collections::BTreeMap;
-use std::io::Cursor;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, StorageError, StorageIOError, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::types::{ClusterCommand, ClusterNode, ClusterReply, NodeId, TypeConfig};
+use super::snapshot::{self, Image};
+use super::types::{ClusterCommand, ClusterNode, ClusterReply, HeapRecord, NodeId, TypeConfig};
+use crate::store::sessions::{append_in, check_entry, delete_in};
+use crate::store::{HeapHash, SessionError, SessionName};
 
 /// Key of the last applied log id in the state tree.
-const LAST_APPLIED: &[u8] = b"last_applied";
+pub(super) const LAST_APPLIED: &[u8] = b"last_applied";
 /// Key of the last applied membership.
-const MEMBERSHIP: &[u8] = b"membership";
-/// Key of the latest snapshot.
-const SNAPSHOT: &[u8] = b"snapshot";
+pub(super) const MEMBERSHIP: &[u8] = b"membership";
+/// Key of the latest snapshot's metadata.
+const SNAPSHOT_META: &[u8] = b"snapshot_meta";
+/// Key of the latest snapshot's bytes.
+const SNAPSHOT_DATA: &[u8] = b"snapshot_data";
 
-/// The latest snapshot as stored.
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    /// What it covers.
-    meta: SnapshotMeta<NodeId, ClusterNode>,
-    /// The records, as JSON.
-    data: Vec<u8>,
-}
-
-/// The state machine; cheap to clone.
+/// The state machine; cheap to clone (clones share the trees and the lock).
 #[derive(Clone)]
 pub struct StateMachine {
     /// The database, for flushing.
     db: sled::Db,
-    /// The records.
-    data: sled::Tree,
+    /// The replicated trees: `sessions`, `history`, `heaps`.
+    pub(super) trees: Trees,
     /// Last applied id, membership, latest snapshot.
-    state: sled::Tree,
+    pub(super) state: sled::Tree,
+    /// Held while a batch is applied and while a snapshot reads the state.
+    lock: Arc<Mutex<()>>,
 }
 
-fn read_error(e: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
+/// The trees the commands write.
+#[derive(Clone)]
+pub(super) struct Trees {
+    pub(super) sessions: sled::Tree,
+    pub(super) history: sled::Tree,
+    pub(super) heaps: sled::Tree,
+}
+
+pub(super) fn read_error(e: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
     StorageIOError::read_state_machine(e).into()
 }
 
-fn write_error(e: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
+pub(super) fn write_error(e: &(impl std::error::Error + 'static)) -> StorageError<NodeId> {
     StorageIOError::write_state_machine(e).into()
 }
 
-/// A JSON encoding that cannot fail for these plain types, as a sled
-/// transaction error if it ever does.
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ConflictableTransactionError<String>> {
-    serde_json::to_vec(value).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))
+/// Why a transaction was aborted: a damaged record (never a business
+/// outcome, which is a reply).
+#[derive(Debug)]
+pub(super) struct Abort(pub(super) String);
+
+impl From<SessionError> for Abort {
+    fn from(e: SessionError) -> Self {
+        Abort(e.to_string())
+    }
+}
+
+/// A failed transaction as a storage error.
+pub(super) fn tx_error(e: TransactionError<Abort>) -> StorageError<NodeId> {
+    let message = match e {
+        TransactionError::Abort(Abort(message)) => message,
+        TransactionError::Storage(e) => e.to_string(),
+    };
+    write_error(&std::io::Error::other(message))
+}
+
+/// JSON of these plain types cannot fail; a transaction error if it did.
+pub(super) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ConflictableTransactionError<Abort>> {
+    serde_json::to_vec(value).map_err(|e| ConflictableTransactionError::Abort(Abort(e.to_string())))
 }
 
 impl StateMachine {
@@ -68,22 +101,35 @@ impl StateMachine {
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
         Ok(StateMachine {
             db: db.clone(),
-            data: db.open_tree("raft_data")?,
+            trees: Trees {
+                sessions: db.open_tree("sessions")?,
+                history: db.open_tree("history")?,
+                heaps: db.open_tree("heaps")?,
+            },
             state: db.open_tree("raft_state")?,
+            lock: Arc::new(Mutex::new(())),
         })
     }
 
-    /// The value of one record (a local read: it may lag the leader).
-    #[cfg(test)]
-    pub fn get(&self, key: &str) -> Result<Option<String>, StorageError<NodeId>> {
-        self.data
-            .get(key)
-            .map_err(|e| read_error(&e))?
-            .map(|v| String::from_utf8(v.to_vec()).map_err(|e| read_error(&e)))
-            .transpose()
+    /// Takes the state machine's lock.
+    pub(super) fn lock(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get_state<T: for<'a> Deserialize<'a>>(
+    /// What the replicated state knows of a heap (a local read).
+    pub fn heap_record(&self, hash: &HeapHash) -> Result<Option<HeapRecord>, StorageError<NodeId>> {
+        match self.trees.heaps.get(hash.as_bytes()).map_err(|e| read_error(&e))? {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| read_error(&e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of heaps the replicated state records.
+    pub fn heap_count(&self) -> usize {
+        self.trees.heaps.len()
+    }
+
+    pub(super) fn get_state<T: for<'a> Deserialize<'a>>(
         &self,
         key: &[u8],
     ) -> Result<Option<T>, StorageError<NodeId>> {
@@ -100,38 +146,29 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Every record, in key order.
-    fn records(&self) -> Result<BTreeMap<String, String>, StorageError<NodeId>> {
-        self.data
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(|e| read_error(&e))?;
-                let k = String::from_utf8(k.to_vec()).map_err(|e| read_error(&e))?;
-                let v = String::from_utf8(v.to_vec()).map_err(|e| read_error(&e))?;
-                Ok((k, v))
-            })
-            .collect()
-    }
-
     /// Builds a snapshot of the current state and keeps it as the latest.
     fn snapshot_now(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let last_applied: Option<LogId<NodeId>> = self.get_state(LAST_APPLIED)?;
-        let membership: StoredMembership<NodeId, ClusterNode> =
-            self.get_state(MEMBERSHIP)?.unwrap_or_default();
-        let data = serde_json::to_vec(&self.records()?).map_err(|e| read_error(&e))?;
-        let snapshot_id = match last_applied {
-            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, data.len()),
-            None => format!("empty-{}", data.len()),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: last_applied,
-            last_membership: membership,
-            snapshot_id,
+        let (meta, data) = {
+            let _state = self.lock();
+            let last_applied: Option<LogId<NodeId>> = self.get_state(LAST_APPLIED)?;
+            let membership: StoredMembership<NodeId, ClusterNode> =
+                self.get_state(MEMBERSHIP)?.unwrap_or_default();
+            let data = snapshot::encode(&Image::read(&self.trees)?)?;
+            let snapshot_id = match last_applied {
+                Some(id) => format!("{}-{}-{}", id.leader_id, id.index, data.len()),
+                None => format!("empty-{}", data.len()),
+            };
+            let meta = SnapshotMeta {
+                last_log_id: last_applied,
+                last_membership: membership,
+                snapshot_id,
+            };
+            (meta, data)
         };
         self.store_snapshot(&meta, &data)?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(std::io::Cursor::new(data)),
         })
     }
 
@@ -140,16 +177,95 @@ impl StateMachine {
         meta: &SnapshotMeta<NodeId, ClusterNode>,
         data: &[u8],
     ) -> Result<(), StorageError<NodeId>> {
-        let stored = StoredSnapshot {
-            meta: meta.clone(),
-            data: data.to_vec(),
-        };
-        let bytes = serde_json::to_vec(&stored).map_err(|e| write_error(&e))?;
-        self.state
-            .insert(SNAPSHOT, bytes)
-            .map_err(|e| write_error(&e))?;
-        Ok(())
+        let meta = serde_json::to_vec(meta).map_err(|e| write_error(&e))?;
+        (&self.state)
+            .transaction(|state| {
+                state.insert(SNAPSHOT_META, meta.as_slice())?;
+                state.insert(SNAPSHOT_DATA, data)?;
+                Ok(())
+            })
+            .map_err(|e: TransactionError<()>| write_error(&std::io::Error::other(format!("{e:?}"))))
     }
+}
+
+/// Applies one command inside the batch's transaction.
+fn apply_command(
+    cmd: &ClusterCommand,
+    sessions: &TransactionalTree,
+    history: &TransactionalTree,
+    heaps: &TransactionalTree,
+) -> Result<ClusterReply, ConflictableTransactionError<Abort>> {
+    Ok(match cmd {
+        ClusterCommand::AppendRun {
+            session,
+            entry,
+            run_id,
+            now_ms,
+            holders,
+        } => {
+            let name = match SessionName::parse(session) {
+                Ok(name) => name,
+                Err(e) => return Ok(refused(e)),
+            };
+            if let Err(e) = check_entry(&name, entry) {
+                return Ok(refused(e));
+            }
+            match append_in::<Abort>(sessions, history, &name, entry, Some(run_id), *now_ms)? {
+                Ok(index) => {
+                    if let Some(hash) = entry.output_heap {
+                        record_heap(heaps, &hash, holders, *now_ms)?;
+                    }
+                    ClusterReply::Appended { index }
+                }
+                Err(conflict) => ClusterReply::Conflict {
+                    message: conflict.to_string(),
+                },
+            }
+        }
+        ClusterCommand::DeleteSession { session } => match SessionName::parse(session) {
+            Ok(name) => ClusterReply::Deleted {
+                existed: delete_in::<Abort>(sessions, history, &name)?,
+            },
+            Err(e) => refused(e),
+        },
+        ClusterCommand::RecordHeap {
+            hash,
+            holders,
+            now_ms,
+        } => {
+            record_heap(heaps, hash, holders, *now_ms)?;
+            ClusterReply::Done
+        }
+    })
+}
+
+fn refused(e: SessionError) -> ClusterReply {
+    ClusterReply::Refused {
+        message: e.to_string(),
+    }
+}
+
+/// Adds `holders` to a heap's record (creating it).
+fn record_heap(
+    heaps: &TransactionalTree,
+    hash: &HeapHash,
+    holders: &[String],
+    now_ms: u64,
+) -> Result<(), ConflictableTransactionError<Abort>> {
+    let mut record: HeapRecord = match heaps.get(hash.as_bytes())? {
+        Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        None => HeapRecord {
+            holders: Vec::new(),
+            recorded_at: now_ms,
+        },
+    };
+    for holder in holders {
+        if !record.holders.contains(holder) {
+            record.holders.push(holder.clone());
+        }
+    }
+    heaps.insert(hash.as_bytes(), to_json(&record)?)?;
+    Ok(())
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
@@ -178,41 +294,32 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
-        let replies = (&self.data, &self.state)
-            .transaction(|(data, state)| {
-                let mut replies = Vec::with_capacity(entries.len());
-                for entry in &entries {
-                    state.insert(LAST_APPLIED, to_json(&Some(entry.log_id))?)?;
-                    let reply = match &entry.payload {
-                        EntryPayload::Blank => ClusterReply::default(),
-                        EntryPayload::Normal(ClusterCommand::Put { key, value }) => {
-                            let previous = data.insert(key.as_bytes(), value.as_bytes())?;
-                            ClusterReply {
-                                previous: previous
-                                    .map(|v| String::from_utf8_lossy(&v).into_owned()),
+        let replies = {
+            let _state = self.lock();
+            let t = &self.trees;
+            (&t.sessions, &t.history, &t.heaps, &self.state)
+                .transaction(|(sessions, history, heaps, state)| {
+                    let mut replies = Vec::with_capacity(entries.len());
+                    for entry in &entries {
+                        state.insert(LAST_APPLIED, to_json(&Some(entry.log_id))?)?;
+                        let reply = match &entry.payload {
+                            EntryPayload::Blank => ClusterReply::Done,
+                            EntryPayload::Normal(cmd) => {
+                                apply_command(cmd, sessions, history, heaps)?
                             }
-                        }
-                        EntryPayload::Normal(ClusterCommand::Delete { key }) => {
-                            let previous = data.remove(key.as_bytes())?;
-                            ClusterReply {
-                                previous: previous
-                                    .map(|v| String::from_utf8_lossy(&v).into_owned()),
+                            EntryPayload::Membership(membership) => {
+                                let stored =
+                                    StoredMembership::new(Some(entry.log_id), membership.clone());
+                                state.insert(MEMBERSHIP, to_json(&stored)?)?;
+                                ClusterReply::Done
                             }
-                        }
-                        EntryPayload::Membership(membership) => {
-                            let stored =
-                                StoredMembership::new(Some(entry.log_id), membership.clone());
-                            state.insert(MEMBERSHIP, to_json(&stored)?)?;
-                            ClusterReply::default()
-                        }
-                    };
-                    replies.push(reply);
-                }
-                Ok(replies)
-            })
-            .map_err(|e: TransactionError<String>| {
-                write_error(&std::io::Error::other(e.to_string()))
-            })?;
+                        };
+                        replies.push(reply);
+                    }
+                    Ok(replies)
+                })
+                .map_err(tx_error)?
+        };
         self.flush().await?;
         Ok(replies)
     }
@@ -223,44 +330,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(
         &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    ) -> Result<Box<std::io::Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(std::io::Cursor::new(Vec::new())))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, ClusterNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<std::io::Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
         let bytes = snapshot.into_inner();
-        let records: BTreeMap<String, String> =
-            serde_json::from_slice(&bytes).map_err(|e| write_error(&e))?;
-        let last_applied = to_json(&meta.last_log_id);
-        let membership = to_json(&meta.last_membership);
-        // Replace every record: remove the ones the snapshot lacks. (Listed
-        // before the transaction, which must not read the trees it locks.)
-        let mut stale = Vec::new();
-        for key in self.data.iter().keys() {
-            let key = key.map_err(|e| read_error(&e))?;
-            if !records.contains_key(String::from_utf8_lossy(&key).as_ref()) {
-                stale.push(key);
-            }
+        let image = snapshot::decode(&bytes)?;
+        {
+            let _state = self.lock();
+            image.install(&self.trees, &self.state, meta)?;
         }
-        (&self.data, &self.state)
-            .transaction(|(data, state)| {
-                for key in &stale {
-                    data.remove(key)?;
-                }
-                for (k, v) in &records {
-                    data.insert(k.as_bytes(), v.as_bytes())?;
-                }
-                state.insert(LAST_APPLIED, last_applied.clone()?)?;
-                state.insert(MEMBERSHIP, membership.clone()?)?;
-                Ok(())
-            })
-            .map_err(|e: TransactionError<String>| {
-                write_error(&std::io::Error::other(e.to_string()))
-            })?;
         self.store_snapshot(meta, &bytes)?;
         self.flush().await
     }
@@ -268,10 +352,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        let stored: Option<StoredSnapshot> = self.get_state(SNAPSHOT)?;
-        Ok(stored.map(|s| Snapshot {
-            meta: s.meta,
-            snapshot: Box::new(Cursor::new(s.data)),
+        let Some(meta) = self.get_state::<SnapshotMeta<NodeId, ClusterNode>>(SNAPSHOT_META)? else {
+            return Ok(None);
+        };
+        let data = self
+            .state
+            .get(SNAPSHOT_DATA)
+            .map_err(|e| read_error(&e))?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(std::io::Cursor::new(data)),
         }))
     }
 }

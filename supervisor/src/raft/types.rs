@@ -1,15 +1,18 @@
 //! The Raft type configuration: who the members are, what the log carries
 //! and what applying an entry answers.
 //!
-//! The log carries cluster *metadata* only (small key/value records such as
-//! which node holds which heap). Heap bytes never enter it; they move
-//! between nodes on a separate path, verified by their hash.
+//! The log carries the domain commands of sessions and heaps (which run
+//! advanced which session, which node holds which heap). Heap bytes never
+//! enter it; they move between nodes on a separate path, verified by their
+//! hash.
 
 use std::fmt;
 use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::store::{HeapHash, SessionEntry};
 
 /// Raft's id of a node: derived from its `--node-id` name by
 /// [`node_id_of`], so every node computes the same id for a name.
@@ -30,28 +33,78 @@ impl fmt::Display for ClusterNode {
     }
 }
 
-/// A change to the replicated metadata.
+/// A change to the replicated state: the domain commands of sessions and
+/// heaps. Applying one never fails for a business reason: a conflict or a
+/// bad entry is a [`ClusterReply`], so every replica applies the same log to
+/// the same state. Times are stamped by the proposer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClusterCommand {
-    /// Sets `key` to `value`.
-    Put {
-        /// The record's key.
-        key: String,
-        /// Its new value.
-        value: String,
+    /// Appends a run to a session if the session's head is still the run's
+    /// `entry.input_heap` (compare-and-set), and records its output heap
+    /// with the nodes that hold it durably.
+    AppendRun {
+        /// The session's name.
+        session: String,
+        /// The run (its `index` is assigned when applied).
+        entry: SessionEntry,
+        /// Unique id of the run: the same run proposed twice applies once.
+        run_id: String,
+        /// When the run was recorded, Unix milliseconds (proposer's clock).
+        now_ms: u64,
+        /// Names of the nodes whose disk holds the output heap (fsynced).
+        holders: Vec<String>,
     },
-    /// Removes `key` (nothing happens if it is absent).
-    Delete {
-        /// The record's key.
-        key: String,
+    /// Deletes a session and its history.
+    DeleteSession {
+        /// The session's name.
+        session: String,
+    },
+    /// Records a heap of a run without a session and who holds it.
+    RecordHeap {
+        /// The heap.
+        hash: HeapHash,
+        /// Names of the nodes whose disk holds it (fsynced).
+        holders: Vec<String>,
+        /// When it was recorded, Unix milliseconds (proposer's clock).
+        now_ms: u64,
     },
 }
 
 /// What applying a command answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterReply {
-    /// The value the key held before the command, if any.
-    pub previous: Option<String>,
+pub enum ClusterReply {
+    /// Applied; nothing to report (blank and membership entries, heaps).
+    #[default]
+    Done,
+    /// The run was appended at this index of its session's history.
+    Appended {
+        /// Its index.
+        index: u64,
+    },
+    /// The session's head is not the run's input heap: refused.
+    Conflict {
+        /// What the session is at, for the client.
+        message: String,
+    },
+    /// The session was deleted (`existed`) or was not there.
+    Deleted {
+        /// Whether it existed.
+        existed: bool,
+    },
+    /// The command breaks a rule (bad name, bad entry); nothing changed.
+    Refused {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Who holds a heap, as the replicated state records it (tree `heaps`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeapRecord {
+    /// Names of the nodes that stored it durably before it was recorded.
+    pub holders: Vec<String>,
+    /// When it was first recorded, Unix milliseconds.
+    pub recorded_at: u64,
 }
 
 openraft::declare_raft_types!(

@@ -29,7 +29,6 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
@@ -191,51 +190,17 @@ impl SessionStore {
     /// Records one run and returns its index. An `Ok` entry moves the
     /// session's latest heap to its output heap; other entries are history
     /// only. Creates the session on its first entry. Durable on return.
+    /// The rules are [`txn::append_in`]'s, shared with the cluster's state
+    /// machine.
     pub fn append(&self, name: &str, entry: SessionEntry) -> Result<u64, SessionError> {
         let name = SessionName::parse(name)?;
-        let invalid = |reason| SessionError::InvalidEntry {
-            name: name.to_string(),
-            reason,
-        };
-        match (entry.status, entry.output_heap) {
-            (RunStatus::Ok, None) => return Err(invalid("status ok without an output heap")),
-            (RunStatus::Ok, Some(_)) | (_, None) => {}
-            (_, Some(_)) => return Err(invalid("a failed run has no output heap")),
-        }
+        check_entry(&name, &entry)?;
         let now = now_unix_ms();
         let result = (&self.sessions, &self.history).transaction(|(sessions, history)| {
-            let abort = ConflictableTransactionError::Abort;
-            let current: Option<SessionSummary> = match sessions.get(name.as_str())? {
-                Some(v) => Some(decode(&v, || format!("sessions/{name}")).map_err(abort)?),
-                None => None,
-            };
-            let mut summary = match current {
-                Some(summary) if summary.latest_heap != entry.input_heap => {
-                    return Err(abort(SessionError::Conflict {
-                        name: name.to_string(),
-                        latest: show_heap(summary.latest_heap),
-                        input: show_heap(entry.input_heap),
-                    }));
-                }
-                Some(summary) => summary,
-                None => SessionSummary {
-                    name: name.to_string(),
-                    entries: 0,
-                    latest_heap: None,
-                    created_at: now,
-                    updated_at: now,
-                },
-            };
-            let mut entry = entry.clone();
-            entry.index = summary.entries;
-            summary.entries += 1;
-            summary.updated_at = now;
-            if entry.status == RunStatus::Ok {
-                summary.latest_heap = entry.output_heap;
+            match txn::append_in(sessions, history, &name, &entry, None, now)? {
+                Ok(index) => Ok(index),
+                Err(conflict) => Err(ConflictableTransactionError::Abort(conflict)),
             }
-            history.insert(history_key(&name, entry.index), encode(&entry))?;
-            sessions.insert(name.as_str(), encode(&summary))?;
-            Ok(entry.index)
         });
         let index = self.finish(result, || format!("append to session {name:?}"))?;
         self.flush(name.as_str())?;
@@ -318,17 +283,8 @@ impl SessionStore {
     /// Its heaps become unreferenced and are left to the GC.
     pub fn delete(&self, name: &str) -> Result<bool, SessionError> {
         let name = SessionName::parse(name)?;
-        let result = (&self.sessions, &self.history).transaction(|(sessions, history)| {
-            let Some(value) = sessions.remove(name.as_str())? else {
-                return Ok(false);
-            };
-            let summary: SessionSummary = decode(&value, || format!("sessions/{name}"))
-                .map_err(ConflictableTransactionError::Abort)?;
-            for index in 0..summary.entries {
-                history.remove(history_key(&name, index))?;
-            }
-            Ok(true)
-        });
+        let result = (&self.sessions, &self.history)
+            .transaction(|(sessions, history)| txn::delete_in(sessions, history, &name));
         let existed = self.finish(result, || format!("delete session {name:?}"))?;
         if existed {
             self.flush(name.as_str())?;
@@ -363,28 +319,9 @@ impl SessionStore {
     }
 }
 
-fn history_key(name: &SessionName, index: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(name.as_str().len() + 9);
-    key.extend_from_slice(name.as_str().as_bytes());
-    key.push(0);
-    key.extend_from_slice(&index.to_be_bytes());
-    key
-}
 
-fn show_heap(heap: Option<HeapHash>) -> String {
-    heap.map_or_else(|| "none".to_owned(), |h| h.to_string())
-}
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("session records always serialise")
-}
 
-fn decode<T: DeserializeOwned>(
-    bytes: &[u8],
-    key: impl FnOnce() -> String,
-) -> Result<T, SessionError> {
-    serde_json::from_slice(bytes).map_err(|source| SessionError::Decode { key: key(), source })
-}
 
 /// Decodes up to `limit` records of `range`; also says whether more follow.
 fn take_page<T: DeserializeOwned>(
@@ -405,11 +342,12 @@ fn take_page<T: DeserializeOwned>(
     Ok((items, false))
 }
 
-#[path = "session_types.rs"]
+mod txn;
 mod types;
 
+pub use txn::{append_in, check_entry, delete_in};
 pub use types::{RunStatus, SessionEntry, SessionName, SessionSummary};
+use txn::{decode, history_key};
 
 #[cfg(test)]
-#[path = "sessions_tests.rs"]
 mod tests;

@@ -105,4 +105,9 @@ pub struct SessionSummary {
     pub created_at: u64,
     /// Last append, Unix milliseconds.
     pub updated_at: u64,
+    /// Id of the run that made the last append, when its proposer gave one
+    /// (cluster mode): a commit retried after a failover is recognised and
+    /// applied once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_id: Option<String>,
 }

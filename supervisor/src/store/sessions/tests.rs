@@ -127,9 +127,11 @@ fn append_from_a_stale_heap_is_a_conflict() {
     assert_eq!(err.class(), ErrorClass::Conflict);
     assert_eq!(store.latest("s").unwrap(), Some(heap(2)));
     assert_eq!(store.summary("s").unwrap().unwrap().entries, 2);
-    // A new session may start from any heap.
-    store.append("fork", ok(Some(heap(1)), heap(4))).unwrap();
-    assert_eq!(store.latest("fork").unwrap(), Some(heap(4)));
+    // A run that started from a heap cannot create a session: the session
+    // it started in was deleted while it ran.
+    let err = store.append("gone", ok(Some(heap(1)), heap(4))).unwrap_err();
+    assert!(matches!(err, SessionError::Conflict { .. }), "{err:?}");
+    assert!(store.summary("gone").unwrap().is_none());
 }
 
 #[test]
@@ -208,6 +210,7 @@ fn delete_removes_session_and_history() {
 #[test]
 fn referenced_heaps_cover_all_history() {
     let (_dir, store) = open();
+    store.append("s", ok(None, heap(1))).unwrap();
     store.append("s", ok(Some(heap(1)), heap(2))).unwrap();
     store.append("s", ok(Some(heap(2)), heap(3))).unwrap();
     store
