@@ -150,6 +150,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         pool.clone(),
         stores,
         metrics.clone(),
+        None,
     ));
 
     let result = match config.http_port {

@@ -12,28 +12,32 @@
 //! stores the new heap *before* appending the history entry that makes it
 //! the latest; a failed run is recorded but does not advance the session.
 
+mod replica;
 mod report;
+mod session;
 mod stores;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use mcp_v8_shared::ExecRequest;
 use schemars::JsonSchema;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+pub use replica::{ClusterRefusal, Owner, Replica};
 pub use stores::{Deleted, SessionDoc, Stores};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pool::{JobOutcome, PoolError, WorkerPool};
-use crate::store::{HeapHash, RunStatus, SessionEntry, SessionName, StoreError};
+use crate::store::{RunStatus, StoreError};
 
-/// One execution as a client asked for it.
-#[derive(Debug, Default)]
+/// One execution as a client asked for it. Serialisable, so a node can
+/// forward it to the node that owns its session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExecJob {
     /// JavaScript source.
     pub code: String,
@@ -45,12 +49,14 @@ pub struct ExecJob {
     pub session: Option<String>,
     /// Heap (SHA-256 hex) to start from, without a session.
     pub heap: Option<String>,
-    /// Cancelling this token stops the execution (MCP cancellation).
+    /// Cancelling this token stops the execution (MCP cancellation, a
+    /// client that went away).
+    #[serde(skip)]
     pub cancel: CancellationToken,
 }
 
 /// Final status of an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecStatus {
     /// Completed; `result` holds the completion value.
@@ -85,28 +91,28 @@ impl ExecStatus {
 }
 
 /// One console line in a report.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct OutputLine {
     /// `log`, `info`, `warn`, `error` or `debug`.
-    pub level: &'static str,
+    pub level: Cow<'static, str>,
     /// The formatted arguments.
     pub text: String,
 }
 
 /// Why an execution did not succeed, for the client.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorInfo {
     /// Error name (`TypeError`, `Timeout`, ...).
     pub name: String,
     /// Human-readable message.
     pub message: String,
     /// JavaScript stack, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
 }
 
 /// The answer to one execution, as REST and MCP return it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ExecReport {
     /// Final status.
     pub status: ExecStatus,
@@ -119,7 +125,7 @@ pub struct ExecReport {
     /// Whether console output was cut at `--max-output-bytes`.
     pub output_truncated: bool,
     /// Set unless `status` is `ok`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
     /// Wall time as the server saw it, in milliseconds.
     pub duration_ms: f64,
@@ -130,7 +136,7 @@ pub struct ExecReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heap: Option<String>,
     /// The session the run belonged to.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
 }
 
@@ -147,6 +153,8 @@ pub enum ExecServiceError {
     Store(#[from] StoreError),
     #[error("the worker pool dropped the execution")]
     Dropped,
+    #[error(transparent)]
+    Cluster(ClusterRefusal),
 }
 
 /// Runs jobs on the pool; shared by every surface.
@@ -161,15 +169,18 @@ pub struct ExecService {
     metrics: Arc<Metrics>,
     /// Source of execution ids.
     next_id: AtomicU64,
+    /// In cluster mode, how sessions and heaps are replicated.
+    replica: Option<Arc<dyn Replica>>,
 }
 
 impl ExecService {
-    /// A service over `pool` and `stores`.
+    /// A service over `pool` and `stores`; with `replica` in cluster mode.
     pub fn new(
         config: Arc<Config>,
         pool: WorkerPool,
         stores: Stores,
         metrics: Arc<Metrics>,
+        replica: Option<Arc<dyn Replica>>,
     ) -> Self {
         ExecService {
             config,
@@ -177,6 +188,7 @@ impl ExecService {
             stores,
             metrics,
             next_id: AtomicU64::new(1),
+            replica,
         }
     }
 
@@ -190,49 +202,59 @@ impl ExecService {
         &self.stores
     }
 
-    /// Validates, runs and reports one job.
-    pub async fn run(&self, job: ExecJob) -> Result<ExecReport, ExecServiceError> {
+    /// The cluster replica, in cluster mode.
+    pub fn replica(&self) -> Option<&Arc<dyn Replica>> {
+        self.replica.as_ref()
+    }
+
+    /// Validates, runs and reports one job. A session job runs on the node
+    /// that owns the session's turn (in cluster mode, possibly another
+    /// node). If the caller goes away, the run is cancelled; a session run
+    /// still records its outcome before the session's next run may start.
+    pub async fn run(self: &Arc<Self>, job: ExecJob) -> Result<ExecReport, ExecServiceError> {
+        self.run_job(job, true).await
+    }
+
+    /// Like [`run`](Self::run) for a job another node forwarded here: never
+    /// forwards it again (refuses with `not_leader` instead).
+    pub async fn run_forwarded(
+        self: &Arc<Self>,
+        job: ExecJob,
+    ) -> Result<ExecReport, ExecServiceError> {
+        self.run_job(job, false).await
+    }
+
+    async fn run_job(
+        self: &Arc<Self>,
+        job: ExecJob,
+        may_forward: bool,
+    ) -> Result<ExecReport, ExecServiceError> {
         let started = Instant::now();
-        let mut request = self.request_for(&job)?;
+        // Dropped with this future: a client that went away cancels its run.
+        let _cancel_on_drop = job.cancel.clone().drop_guard();
         let mut report = match (&job.session, &job.heap) {
             (Some(_), Some(_)) => {
                 return Err(ExecServiceError::InvalidRequest(
                     "give either `session` or `heap`, not both".into(),
                 ))
             }
-            (None, None) => self.dispatch(request, &job.cancel).await?.0,
-            (None, Some(hash)) => {
-                let hash = HeapHash::parse(hash).map_err(StoreError::from)?;
-                request.heap = Some(self.stores.load(hash).await?);
-                request.snapshot = true;
-                let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
-                if let Some(bytes) = heap {
-                    report.heap = Some(self.stores.save(bytes).await?.to_string());
-                }
-                report
+            (None, None) => {
+                let request = self.request_for(&job)?;
+                self.dispatch(request, &job.cancel).await?.0
             }
-            (Some(name), None) => {
-                let name = SessionName::parse(name).map_err(StoreError::from)?;
-                let _turn = self.stores.locks.lock(name.as_str()).await;
-                let (input, payload) = self.stores.resume(&name).await?;
-                request.heap = payload;
-                request.snapshot = true;
-                let code_sha256 = hex::encode(Sha256::digest(job.code.as_bytes()));
-                let started_at = crate::store::now_unix_ms();
-                let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
-                let entry = SessionEntry {
-                    index: 0,
-                    input_heap: input,
-                    output_heap: None,
-                    code_sha256,
-                    started_at,
-                    duration_ms: started.elapsed().as_millis() as u64,
-                    status: run_status(report.status, heap.is_some()),
-                };
-                let output = self.stores.record(&name, heap, entry).await?;
-                report.heap = output.or(input).map(|h| h.to_string());
-                report.session = Some(name.as_str().to_string());
-                report
+            (None, Some(_)) => self.heap_run(job).await?,
+            (Some(_), None) => {
+                if may_forward {
+                    if let Some(report) = self.forward_if_elsewhere(&job).await? {
+                        return Ok(report);
+                    }
+                }
+                self.request_for(&job)?;
+                // The run and its record go on without the caller: the
+                // session's lock is held until the outcome is recorded.
+                let this = self.clone();
+                let task = tokio::spawn(async move { this.session_run(job, started).await });
+                task.await.map_err(|_| ExecServiceError::Dropped)??
             }
         };
         let elapsed = started.elapsed();
@@ -299,18 +321,5 @@ impl ExecService {
             snapshot: false,
             max_snapshot_bytes: config.max_heap_bytes,
         })
-    }
-}
-
-/// The history status of a session run.
-fn run_status(status: ExecStatus, saved: bool) -> RunStatus {
-    match status {
-        ExecStatus::Ok if saved => RunStatus::Ok,
-        ExecStatus::Ok | ExecStatus::Error => RunStatus::Error,
-        ExecStatus::Timeout => RunStatus::Timeout,
-        ExecStatus::MemoryLimit => RunStatus::MemoryLimit,
-        ExecStatus::Crashed | ExecStatus::SandboxViolation | ExecStatus::Cancelled => {
-            RunStatus::Killed
-        }
     }
 }

@@ -11,7 +11,7 @@ pub(super) fn answered(response: ExecResponse, worker: usize) -> ExecReport {
         .output
         .into_iter()
         .map(|l| OutputLine {
-            level: l.level.as_str(),
+            level: l.level.as_str().into(),
             text: l.text,
         })
         .collect();

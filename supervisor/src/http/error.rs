@@ -4,12 +4,14 @@
 //! `{"error": {"code", "message"}}` with the right status (and
 //! `Retry-After` on 503). Internal detail goes to the log, not the client.
 
+use std::borrow::Cow;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::exec::ExecServiceError;
+use crate::exec::{ClusterRefusal, ExecServiceError};
 use crate::pool::PoolError;
 use crate::store::{ErrorClass, StoreError};
 
@@ -19,7 +21,7 @@ pub struct AppError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code (`invalid_request`, `queue_full`, ...).
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     /// What went wrong, for a human.
     pub message: String,
     /// Seconds for `Retry-After`, on 503.
@@ -28,10 +30,14 @@ pub struct AppError {
 
 impl AppError {
     /// An error with the given status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         AppError {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
             retry_after: None,
         }
@@ -91,6 +97,17 @@ impl From<ExecServiceError> for AppError {
             ),
             ExecServiceError::Store(e) => e.into(),
             ExecServiceError::Dropped => AppError::internal("execution", e),
+            ExecServiceError::Cluster(e) => e.into(),
+        }
+    }
+}
+
+impl From<ClusterRefusal> for AppError {
+    fn from(e: ClusterRefusal) -> Self {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        AppError {
+            retry_after: e.retry_after,
+            ..AppError::new(status, e.code, e.message)
         }
     }
 }
@@ -100,6 +117,9 @@ impl From<StoreError> for AppError {
         let (status, code) = match e.class() {
             ErrorClass::BadRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
             ErrorClass::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ErrorClass::Conflict if matches!(e, StoreError::Session(_)) => {
+                (StatusCode::CONFLICT, "session_conflict")
+            }
             ErrorClass::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorClass::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "heap_too_large"),
             ErrorClass::Internal => {

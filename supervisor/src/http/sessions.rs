@@ -62,7 +62,7 @@ pub async fn delete_session(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Deleted>, AppError> {
-    Ok(Json(state.exec.stores().delete_session(&name).await?))
+    Ok(Json(state.exec.delete_session(&name).await?))
 }
 
 /// `GET /api/heaps/{hash}`: size, creation time, V8 and format version.
@@ -70,5 +70,5 @@ pub async fn get_heap(
     State(state): State<AppState>,
     Path(hash): Path<String>,
 ) -> Result<Json<HeapMeta>, AppError> {
-    Ok(Json(state.exec.stores().heap_meta(&hash).await?))
+    Ok(Json(state.exec.heap_meta(&hash).await?))
 }

@@ -59,6 +59,13 @@ pub fn refused(context: &RequestContext<RoleServer>, error: ExecServiceError) ->
         ExecServiceError::Pool(PoolError::ShuttingDown) => tool_error(error.to_string()),
         ExecServiceError::Store(e) => store_failure(context, e),
         ExecServiceError::Dropped => internal("run_js", &error),
+        // The cluster cannot take the job now (no leader, a node that
+        // cannot be reached) or another node refused it: the model may
+        // retry or correct itself; the server failing is internal.
+        ExecServiceError::Cluster(e) if e.status >= 500 && e.status != 503 => {
+            internal("the cluster", &e)
+        }
+        ExecServiceError::Cluster(e) => tool_error(format!("{} ({})", e.message, e.code)),
     }
 }
 

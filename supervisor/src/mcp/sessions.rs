@@ -9,7 +9,7 @@ use rmcp::{tool, tool_router, RoleServer};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::errors::{bad_arguments, store_failure, ToolAnswer};
+use super::errors::{bad_arguments, refused, store_failure, ToolAnswer};
 use super::tools::{input_schema, parse_arguments};
 use super::McpServer;
 
@@ -147,9 +147,9 @@ impl McpServer {
             Ok(args) => args,
             Err(why) => return bad_arguments(&context, why),
         };
-        match self.exec.stores().delete_session(&args.name).await {
+        match self.exec.delete_session(&args.name).await {
             Ok(deleted) => structured(&deleted),
-            Err(e) => store_failure(&context, e),
+            Err(e) => refused(&context, e),
         }
     }
 
@@ -169,10 +169,10 @@ impl McpServer {
             Ok(args) => args,
             Err(why) => return bad_arguments(&context, why),
         };
-        let meta = self.exec.stores().heap_meta(&args.hash).await;
+        let meta = self.exec.heap_meta(&args.hash).await;
         match meta {
             Ok(meta) => structured(&meta),
-            Err(e) => store_failure(&context, e),
+            Err(e) => refused(&context, e),
         }
     }
 }
