@@ -6,6 +6,7 @@
 //! start the worker pool, wait for the first worker, then serve HTTP on
 //! `--http-port` or MCP over stdio.
 
+mod cluster;
 mod config;
 mod exec;
 mod http;
@@ -145,13 +146,27 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(cluster) => Some(start_cluster(&config, cluster, &stores, shutdown.clone()).await?),
         None => None,
     };
+    let replica = match &cluster {
+        Some(started) => {
+            let replica = cluster::ClusterReplica::new(
+                started.node.clone(),
+                stores.clone(),
+                metrics.clone(),
+                config.execution_timeout,
+            )
+            .context("cannot open the replicated state")?;
+            Some(Arc::new(replica) as Arc<dyn exec::Replica>)
+        }
+        None => None,
+    };
     let exec = Arc::new(ExecService::new(
         config.clone(),
         pool.clone(),
         stores,
         metrics.clone(),
-        None,
+        replica,
     ));
+    let cluster = cluster.map(|started| started.serve(exec.clone(), &config, shutdown.clone()));
 
     let result = match config.http_port {
         Some(port) => {
@@ -261,17 +276,51 @@ async fn serve_http(state: http::AppState, port: u16) -> anyhow::Result<()> {
         .context("HTTP server failed")
 }
 
-/// Starts this node's Raft over the session database and serves the
-/// cluster port until `shutdown`; returns the node and the server task.
+/// A started Raft node whose cluster port is bound but not yet served.
+struct StartedCluster {
+    node: Arc<raft::node::ClusterNodeHandle>,
+    listener: tokio::net::TcpListener,
+}
+
+impl StartedCluster {
+    /// Serves the cluster port (Raft's routes and the session and heap
+    /// routes) until `shutdown`; returns the node and the server task.
+    fn serve(
+        self,
+        exec: Arc<ExecService>,
+        config: &Config,
+        shutdown: CancellationToken,
+    ) -> (
+        Arc<raft::node::ClusterNodeHandle>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let router = raft::api::router(self.node.clone()).merge(cluster::router(
+            exec,
+            self.node.clone(),
+            config.max_heap_bytes,
+        ));
+        let listener = self.listener;
+        let server = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "cluster server failed");
+            }
+        });
+        (self.node, server)
+    }
+}
+
+/// Binds the cluster port and starts this node's Raft over the session
+/// database; [`StartedCluster::serve`] serves the port once the exec path
+/// exists.
 async fn start_cluster(
     config: &Config,
     cluster: &config::ClusterConfig,
     stores: &Stores,
     shutdown: CancellationToken,
-) -> anyhow::Result<(
-    Arc<raft::node::ClusterNodeHandle>,
-    tokio::task::JoinHandle<()>,
-)> {
+) -> anyhow::Result<StartedCluster> {
     let addr = std::net::SocketAddr::new(config.http_host, cluster.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -289,16 +338,7 @@ async fn start_cluster(
         join = ?cluster.settings.join,
         "cluster port listening on http://{addr}"
     );
-    let router = raft::api::router(node.clone());
-    let server = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "cluster server failed");
-        }
-    });
-    Ok((node, server))
+    Ok(StartedCluster { node, listener })
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

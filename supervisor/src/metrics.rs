@@ -21,6 +21,19 @@ struct ClassLabel {
     class: &'static str,
 }
 
+/// Label for cluster traffic by kind (`run`, `delete`, `write`, `read`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+/// Label for heap transfers: `push` or `fetch`, `ok` or `failed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransferLabel {
+    direction: &'static str,
+    outcome: &'static str,
+}
+
 /// Every metric the supervisor exports.
 pub struct Metrics {
     /// The registry that renders them.
@@ -33,6 +46,14 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// `mcp_v8_worker_restarts_total{class}`: worker exits by class.
     worker_exits: Family<ClassLabel, Counter>,
+    /// `mcp_v8_cluster_forwarded_total{kind}`: requests sent to the leader.
+    forwarded: Family<KindLabel, Counter>,
+    /// `mcp_v8_cluster_commit_seconds`: proposing a write until it applied.
+    commit: Histogram,
+    /// `mcp_v8_cluster_heap_transfers_total{direction,outcome}`.
+    heap_transfers: Family<TransferLabel, Counter>,
+    /// `mcp_v8_cluster_heap_transfer_bytes_total{direction,outcome}`.
+    heap_transfer_bytes: Family<TransferLabel, Counter>,
 }
 
 impl Metrics {
@@ -63,12 +84,40 @@ impl Metrics {
             "Worker processes replaced, by how they ended",
             worker_exits.clone(),
         );
+        let forwarded = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "cluster_forwarded",
+            "Requests this node forwarded to the cluster leader, by kind",
+            forwarded.clone(),
+        );
+        let commit = Histogram::new(exponential_buckets(0.000_25, 2.0, 16));
+        registry.register(
+            "cluster_commit_seconds",
+            "Time to commit a session or heap write through Raft",
+            commit.clone(),
+        );
+        let heap_transfers = Family::<TransferLabel, Counter>::default();
+        registry.register(
+            "cluster_heap_transfers",
+            "Heap copies pushed to or fetched from other nodes",
+            heap_transfers.clone(),
+        );
+        let heap_transfer_bytes = Family::<TransferLabel, Counter>::default();
+        registry.register(
+            "cluster_heap_transfer_bytes",
+            "Bytes of heap copies pushed to or fetched from other nodes",
+            heap_transfer_bytes.clone(),
+        );
         Metrics {
             registry,
             executions,
             duration,
             queue_depth,
             worker_exits,
+            forwarded,
+            commit,
+            heap_transfers,
+            heap_transfer_bytes,
         }
     }
 
@@ -85,6 +134,26 @@ impl Metrics {
                 class: class.as_str(),
             })
             .inc();
+    }
+
+    /// Counts one request forwarded to the leader.
+    pub fn forwarded(&self, kind: &'static str) {
+        self.forwarded.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// Records one Raft commit's latency.
+    pub fn commit(&self, seconds: f64) {
+        self.commit.observe(seconds);
+    }
+
+    /// Counts one heap transfer (`push`/`fetch`) of `bytes`.
+    pub fn heap_transfer(&self, direction: &'static str, ok: bool, bytes: u64) {
+        let label = TransferLabel {
+            direction,
+            outcome: if ok { "ok" } else { "failed" },
+        };
+        self.heap_transfers.get_or_create(&label).inc();
+        self.heap_transfer_bytes.get_or_create(&label).inc_by(bytes);
     }
 
     /// Renders the Prometheus text exposition format.

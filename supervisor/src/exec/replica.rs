@@ -121,4 +121,7 @@ pub trait Replica: Send + Sync + 'static {
     /// Waits until this node's state includes every write committed before
     /// the call (a linearizable read barrier).
     fn read_barrier(&self) -> BoxFuture<'_, Result<(), ClusterRefusal>>;
+
+    /// Replication counters for `/api/status`.
+    fn status(&self) -> serde_json::Value;
 }

@@ -19,16 +19,25 @@ pub struct PageQuery {
     cursor: Option<String>,
     /// Items per page (default 100, at most 1000).
     limit: Option<usize>,
+    /// In cluster mode, read only after this node has applied every write
+    /// committed before the request (a linearizable read); reads are local
+    /// otherwise.
+    consistent: Option<bool>,
 }
 
 const DEFAULT_PAGE: usize = 100;
 
 /// The cursor and limit of a listing's query string (400 if it does not
 /// parse; the limit defaults to 100).
-fn page_of(
+async fn page_of(
+    state: &AppState,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<(Option<String>, usize), AppError> {
     let Query(page) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    state
+        .exec
+        .read_barrier(page.consistent.unwrap_or(false))
+        .await?;
     Ok((page.cursor, page.limit.unwrap_or(DEFAULT_PAGE)))
 }
 
@@ -37,7 +46,7 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Page<SessionSummary>>, AppError> {
-    let (cursor, limit) = page_of(page)?;
+    let (cursor, limit) = page_of(&state, page).await?;
     Ok(Json(
         state.exec.stores().list_sessions(cursor, limit).await?,
     ))
@@ -49,7 +58,7 @@ pub async fn get_session(
     Path(name): Path<String>,
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<SessionDoc>, AppError> {
-    let (cursor, limit) = page_of(page)?;
+    let (cursor, limit) = page_of(&state, page).await?;
     Ok(Json(
         state.exec.stores().session(&name, cursor, limit).await?,
     ))

@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::pool::{resident_bytes, CgroupStatus, WorkerState, WorkerStatus};
-use crate::raft::node::ClusterSummary;
 use crate::store::{GcStatus, HeapCacheStats};
 
 /// The `/api/status` document.
@@ -26,7 +25,7 @@ struct StatusDoc {
     workers: Vec<WorkerDoc>,
     heaps: HeapsDoc,
     /// In cluster mode, this node's view of the cluster; else `null`.
-    cluster: Option<ClusterSummary>,
+    cluster: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -131,6 +130,22 @@ fn sandbox_doc(
 
 /// `GET /api/status`.
 pub async fn get_status(State(state): State<AppState>) -> impl IntoResponse {
+    // Counting sessions and heap records walks sled: not on the runtime.
+    let exec = state.exec.clone();
+    let counted = tokio::task::spawn_blocking(move || {
+        let sessions = exec.stores().sessions.session_count();
+        let replication = exec.replica().map(|r| r.status());
+        (sessions, replication)
+    })
+    .await;
+    let (sessions, replication) = counted.unwrap_or((0, None));
+    let cluster = state.cluster.as_ref().map(|node| {
+        let mut doc = serde_json::to_value(node.summary()).unwrap_or_default();
+        if let (Some(obj), Some(replication)) = (doc.as_object_mut(), replication) {
+            obj.insert("replication".into(), replication);
+        }
+        doc
+    });
     let pool = state.exec.pool();
     let statuses = pool.statuses();
     let now = Instant::now();
@@ -152,11 +167,11 @@ pub async fn get_status(State(state): State<AppState>) -> impl IntoResponse {
         workers: statuses.iter().map(|s| worker_doc(s, now)).collect(),
         heaps: HeapsDoc {
             directory: state.config.directory_path.display().to_string(),
-            sessions: state.exec.stores().sessions.session_count(),
+            sessions,
             gc: state.heap_gc.snapshot(),
             cache: state.exec.stores().heaps.cache_stats(),
         },
-        cluster: state.cluster.as_ref().map(|node| node.summary()),
+        cluster,
     })
 }
 
