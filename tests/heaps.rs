@@ -340,3 +340,43 @@ fn gc_removes_unreferenced_heaps_and_keeps_referenced_ones() {
     );
     assert_eq!(in_session(&server, "keep", "k")["result"], 1);
 }
+
+#[test]
+fn a_client_that_goes_away_cancels_its_session_run_and_the_next_run_follows() {
+    let server = Server::start(&["--workers", "1"]);
+    assert_eq!(in_session(&server, "away", "var k = 1; k")["result"], 1);
+    // The client gives up on a run that would spin for 20 s.
+    let impatient = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let sent = impatient
+        .post(server.url("/api/exec"))
+        .json(&json!({ "code": "while (true) {}", "session": "away", "timeout_ms": 20000 }))
+        .send();
+    assert!(sent.is_err(), "the spinning run answered: {sent:?}");
+    // Its run was cancelled and recorded: the next run of the session is
+    // neither held for 20 s nor a conflict, and starts from run 1's heap.
+    let started = std::time::Instant::now();
+    let next = in_session(&server, "away", "k + 1");
+    assert_eq!(next["result"], 2, "{next}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the next run waited {:?}",
+        started.elapsed()
+    );
+    let (code, doc) = server.get_json("/api/sessions/away");
+    assert_eq!(code, 200, "{doc}");
+    let statuses: Vec<&str> = doc["history"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ok", "killed", "ok"], "{doc}");
+    let metrics = server.metrics();
+    assert!(
+        metrics.contains("mcp_v8_executions_total{status=\"cancelled\"} 1"),
+        "{metrics}"
+    );
+}

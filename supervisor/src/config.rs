@@ -323,6 +323,18 @@ impl Config {
         self.workers_memory_max << 20
     }
 
+    /// Bytes of code and heap payloads queued and running jobs may hold
+    /// together: a quarter of the workers' cap when there is one, else
+    /// 1 GiB, and never less than two of the largest jobs.
+    pub fn max_queue_bytes(&self) -> u64 {
+        let largest = self.max_heap_bytes + self.max_code_bytes;
+        let share = match self.workers_memory_max_bytes() {
+            0 => 1 << 30,
+            cap => cap / 4,
+        };
+        share.max(2 * largest)
+    }
+
     /// Largest frame on a worker socket: a snapshot plus code plus output.
     pub fn max_frame_bytes(&self) -> u64 {
         self.max_heap_bytes + 2 * self.max_code_bytes + 2 * self.max_output_bytes + (1 << 20)

@@ -131,6 +131,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let pool = WorkerPool::start(
         config.workers,
         config.max_queue,
+        config.max_queue_bytes(),
         worker_config(&config),
         metrics.clone(),
         config.workers_memory_max_bytes(),

@@ -232,7 +232,7 @@ impl ExecService {
         let started = Instant::now();
         // Dropped with this future: a client that went away cancels its run.
         let _cancel_on_drop = job.cancel.clone().drop_guard();
-        let mut report = match (&job.session, &job.heap) {
+        let report = match (&job.session, &job.heap) {
             (Some(_), Some(_)) => {
                 return Err(ExecServiceError::InvalidRequest(
                     "give either `session` or `heap`, not both".into(),
@@ -251,17 +251,26 @@ impl ExecService {
                 }
                 self.request_for(&job)?;
                 // The run and its record go on without the caller: the
-                // session's lock is held until the outcome is recorded.
+                // session's lock is held until the outcome is recorded, and
+                // the outcome is counted even if nobody waits for it.
                 let this = self.clone();
-                let task = tokio::spawn(async move { this.session_run(job, started).await });
-                task.await.map_err(|_| ExecServiceError::Dropped)??
+                let task = tokio::spawn(async move {
+                    let report = this.clone().session_run(job, started).await?;
+                    Ok::<_, ExecServiceError>(this.finished(report, started))
+                });
+                return task.await.map_err(|_| ExecServiceError::Dropped)?;
             }
         };
+        Ok(self.finished(report, started))
+    }
+
+    /// Stamps a report's duration and counts it.
+    fn finished(&self, mut report: ExecReport, started: Instant) -> ExecReport {
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_secs_f64() * 1000.0;
         self.metrics
             .execution(report.status.as_str(), elapsed.as_secs_f64());
-        Ok(report)
+        report
     }
 
     /// Hands a request to the pool and waits; returns the report and the

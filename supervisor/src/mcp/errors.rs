@@ -53,7 +53,7 @@ pub fn refused(context: &RequestContext<RoleServer>, error: ExecServiceError) ->
         ExecServiceError::InvalidRequest(_) | ExecServiceError::CodeTooLarge { .. } => {
             bad_arguments(context, error.to_string())
         }
-        ExecServiceError::Pool(PoolError::QueueFull { .. }) => {
+        ExecServiceError::Pool(PoolError::QueueFull { .. } | PoolError::QueueBytesFull { .. }) => {
             tool_error(format!("the server is busy ({error}); retry in a second"))
         }
         ExecServiceError::Pool(PoolError::ShuttingDown) => tool_error(error.to_string()),

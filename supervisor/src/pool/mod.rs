@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mcp_v8_shared::{ExecRequest, ExecResponse, WorkerConfig};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub use cgroup::{CgroupStatus, WorkerCgroup};
@@ -34,6 +34,8 @@ pub struct Job {
     pub cancel: CancellationToken,
     /// Where the result goes.
     pub reply: oneshot::Sender<JobResult>,
+    /// This job's share of the queue's byte budget, held until it is done.
+    _bytes: OwnedSemaphorePermit,
 }
 
 /// What became of a job.
@@ -59,6 +61,8 @@ pub enum JobOutcome {
 pub enum PoolError {
     #[error("all {workers} workers are busy and {queued} executions are queued")]
     QueueFull { workers: usize, queued: usize },
+    #[error("queued executions already hold {max_mib} MiB of code and heaps")]
+    QueueBytesFull { max_mib: u64 },
     #[error("the server is shutting down")]
     ShuttingDown,
 }
@@ -93,6 +97,11 @@ pub struct WorkerPool {
     queue: mpsc::Sender<Job>,
     /// Capacity of the queue.
     max_queue: usize,
+    /// KiB of code and heap payloads that queued and running jobs may hold
+    /// together: the queue's memory is bounded in bytes, not only in jobs.
+    queue_kib: Arc<Semaphore>,
+    /// The budget's size in KiB.
+    max_queue_kib: u32,
     /// State shared with the slot tasks.
     shared: Arc<PoolShared>,
 }
@@ -100,10 +109,12 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// Starts `workers` slots; each spawns its worker in the background.
     /// `workers_memory_max` caps the workers' memory together, in bytes
-    /// (0: no cap); see [`WorkerCgroup`].
+    /// (0: no cap); see [`WorkerCgroup`]. Queued and running jobs hold at
+    /// most `max_queue_bytes` of code and heaps together.
     pub fn start(
         workers: usize,
         max_queue: usize,
+        max_queue_bytes: u64,
         worker_config: WorkerConfig,
         metrics: Arc<Metrics>,
         workers_memory_max: u64,
@@ -126,9 +137,12 @@ impl WorkerPool {
         for id in 0..workers {
             tokio::spawn(slot::drive_slot(id, shared.clone()));
         }
+        let max_queue_kib = u32::try_from(max_queue_bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
         WorkerPool {
             queue,
             max_queue,
+            queue_kib: Arc::new(Semaphore::new(max_queue_kib as usize)),
+            max_queue_kib,
             shared,
         }
     }
@@ -139,11 +153,20 @@ impl WorkerPool {
         request: ExecRequest,
         cancel: CancellationToken,
     ) -> Result<oneshot::Receiver<JobResult>, PoolError> {
+        let bytes = request.code.len() + request.heap.as_ref().map_or(0, Vec::len);
+        // A job larger than the whole budget still runs, alone.
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX).min(self.max_queue_kib);
+        let Ok(permit) = self.queue_kib.clone().try_acquire_many_owned(kib) else {
+            return Err(PoolError::QueueBytesFull {
+                max_mib: u64::from(self.max_queue_kib) / 1024,
+            });
+        };
         let (reply, result) = oneshot::channel();
         let job = Job {
             request,
             cancel,
             reply,
+            _bytes: permit,
         };
         match self.queue.try_send(job) {
             Ok(()) => {

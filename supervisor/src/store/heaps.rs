@@ -183,7 +183,13 @@ impl HeapStore {
     /// Opens (creating if needed) the heap directory.
     pub fn open(dir: impl Into<PathBuf>, max_heap_bytes: u64) -> Result<Self, HeapError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+            // The new directory's entry must survive a crash too.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         Ok(HeapStore {
             dir,
             max_heap_bytes,
