@@ -142,7 +142,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     log_sandbox(&pool);
     tracing::info!(elapsed = ?started.elapsed(), "first worker ready");
     let cluster = match &config.cluster {
-        Some(cluster) => Some(start_cluster(&config, cluster, &stores, shutdown.clone()).await?),
+        Some(cluster) => Some(start_cluster(cluster, &stores, &metrics, shutdown.clone()).await?),
         None => None,
     };
     let exec = Arc::new(ExecService::new(
@@ -262,22 +262,24 @@ async fn serve_http(state: http::AppState, port: u16) -> anyhow::Result<()> {
 
 /// Starts this node's Raft over the session database and serves the
 /// cluster port until `shutdown`; returns the node and the server task.
+/// Everything served on the cluster port sits behind `raft::auth`'s layer.
 async fn start_cluster(
-    config: &Config,
     cluster: &config::ClusterConfig,
     stores: &Stores,
+    metrics: &Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(
     Arc<raft::node::ClusterNodeHandle>,
     tokio::task::JoinHandle<()>,
 )> {
-    let addr = std::net::SocketAddr::new(config.http_host, cluster.port);
+    let addr = cluster.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on --cluster-port {addr}"))?;
     let node = raft::node::ClusterNodeHandle::start(
         cluster.settings.clone(),
         stores.sessions.db(),
+        metrics.cluster.clone(),
         shutdown.clone(),
     )
     .await
@@ -286,9 +288,15 @@ async fn start_cluster(
         node = %cluster.settings.me,
         peers = cluster.settings.peers.len(),
         join = ?cluster.settings.join,
+        secret = cluster.settings.secret.is_some(),
         "cluster port listening on http://{addr}"
     );
-    let router = raft::api::router(node.clone());
+    let router = raft::api::router(node.clone()).layer(raft::auth::auth_layer(node.auth_state()));
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let server = tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())

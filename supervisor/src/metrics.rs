@@ -8,6 +8,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::pool::ExitClass;
+use crate::raft::observe::ClusterMetrics;
 
 /// Label for executions by final status.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -33,6 +34,8 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// `mcp_v8_worker_restarts_total{class}`: worker exits by class.
     worker_exits: Family<ClassLabel, Counter>,
+    /// `mcp_v8_cluster_*`: term, role, leader changes, replication lag.
+    pub cluster: ClusterMetrics,
 }
 
 impl Metrics {
@@ -63,8 +66,10 @@ impl Metrics {
             "Worker processes replaced, by how they ended",
             worker_exits.clone(),
         );
+        let cluster = ClusterMetrics::register(&mut registry);
         Metrics {
             registry,
+            cluster,
             executions,
             duration,
             queue_depth,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::pool::{resident_bytes, CgroupStatus, WorkerState, WorkerStatus};
-use crate::raft::node::ClusterSummary;
+use crate::raft::status::ClusterSummary;
 use crate::store::{GcStatus, HeapCacheStats};
 
 /// The `/api/status` document.
