@@ -15,8 +15,8 @@ use mcp_v8_shared::SandboxMode;
 
 #[path = "config_cluster.rs"]
 mod cluster;
-use cluster::cluster_config;
 pub use cluster::ClusterConfig;
+use cluster::{cluster_config, ClusterFlags};
 
 /// Sandbox policy as spelled on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,8 +100,18 @@ pub struct Args {
     #[arg(long, env = "MCP_V8_CLUSTER_PORT")]
     pub cluster_port: Option<u16>,
 
+    /// Address to bind the cluster port to. Anything but loopback needs a
+    /// cluster secret.
+    #[arg(long, env = "MCP_V8_CLUSTER_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub cluster_host: IpAddr,
+
+    /// File holding the cluster port's shared secret (every node the same);
+    /// wins over MCP_V8_CLUSTER_SECRET, which holds the secret itself.
+    #[arg(long, env = "MCP_V8_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+
     /// Cluster address other nodes reach this one at (host:port; default:
-    /// --http-host and --cluster-port).
+    /// --cluster-host and --cluster-port).
     #[arg(long, env = "MCP_V8_ADVERTISE_ADDR")]
     pub advertise_addr: Option<String>,
 
@@ -282,12 +292,16 @@ impl Args {
         };
         let cluster = cluster_config(
             &node_id,
-            self.http_host,
             self.http_port,
-            self.cluster_port,
-            self.advertise_addr,
-            self.peers,
-            self.join,
+            ClusterFlags {
+                port: self.cluster_port,
+                host: self.cluster_host,
+                advertise_addr: self.advertise_addr,
+                peers: self.peers,
+                join: self.join,
+                secret_file: self.cluster_secret_file,
+                secret_env: std::env::var("MCP_V8_CLUSTER_SECRET").ok(),
+            },
         )?;
         if self.http_port == Some(0) {
             return Err(bad("http-port", "0 is not a port clients can reach"));

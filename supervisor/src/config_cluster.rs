@@ -1,37 +1,53 @@
-//! The cluster flags (`--cluster-port`, `--advertise-addr`, `--peers`,
-//! `--join`), checked into a [`ClusterConfig`].
+//! The cluster flags (`--cluster-port`, `--cluster-host`,
+//! `--advertise-addr`, `--peers`, `--join`, `--cluster-secret-file` and
+//! `MCP_V8_CLUSTER_SECRET`), checked into a [`ClusterConfig`].
+//!
+//! The secret comes from `--cluster-secret-file` if given, else from
+//! `MCP_V8_CLUSTER_SECRET`. Without one the cluster port must listen on
+//! loopback: anyone who reaches it could change the membership.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use super::{bad, ConfigError};
-use crate::raft::api::valid_addr;
+use crate::raft::api::{valid_addr, valid_name};
+use crate::raft::auth::ClusterSecret;
 use crate::raft::node::ClusterSettings;
 use crate::raft::types::ClusterNode;
 
 /// Cluster mode, from `--cluster-port` and its companions.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// Port of the Raft server.
-    pub port: u16,
-    /// This node, its founding peers, whom to join.
+    /// Where the Raft server listens (`--cluster-host`, `--cluster-port`).
+    pub listen: SocketAddr,
+    /// This node, its founding peers, whom to join, the secret.
     pub settings: ClusterSettings,
+}
+
+/// The cluster flags as given.
+pub(super) struct ClusterFlags {
+    pub port: Option<u16>,
+    pub host: IpAddr,
+    pub advertise_addr: Option<String>,
+    pub peers: Vec<String>,
+    pub join: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// `MCP_V8_CLUSTER_SECRET`.
+    pub secret_env: Option<String>,
 }
 
 /// Checks the cluster flags; `None` without `--cluster-port`.
 pub(super) fn cluster_config(
     node_id: &str,
-    http_host: IpAddr,
     http_port: Option<u16>,
-    cluster_port: Option<u16>,
-    advertise_addr: Option<String>,
-    peers: Vec<String>,
-    join: Option<String>,
+    flags: ClusterFlags,
 ) -> Result<Option<ClusterConfig>, ConfigError> {
-    let Some(port) = cluster_port else {
+    let Some(port) = flags.port else {
         for (flag, given) in [
-            ("advertise-addr", advertise_addr.is_some()),
-            ("peers", !peers.is_empty()),
-            ("join", join.is_some()),
+            ("advertise-addr", flags.advertise_addr.is_some()),
+            ("peers", !flags.peers.is_empty()),
+            ("join", flags.join.is_some()),
+            ("cluster-secret-file", flags.secret_file.is_some()),
         ] {
             if given {
                 return Err(bad(flag, "needs --cluster-port (cluster mode)"));
@@ -45,39 +61,52 @@ pub(super) fn cluster_config(
             "must be a port other than 0 and --http-port",
         ));
     }
-    if node_id.contains('@') || node_id.contains(',') {
+    if !valid_name(node_id) {
         return Err(bad(
             "node-id",
-            "must not contain '@' or ',' in cluster mode",
+            "must not contain '@', ',', '/' or surrounding spaces in cluster mode",
         ));
     }
-    let addr = match advertise_addr {
+    let secret = secret(flags.secret_file, flags.secret_env)?;
+    if secret.is_none() && !flags.host.is_loopback() {
+        return Err(bad(
+            "cluster-host",
+            format!(
+                "{} is not loopback: give a cluster secret (--cluster-secret-file or \
+                 MCP_V8_CLUSTER_SECRET)",
+                flags.host
+            ),
+        ));
+    }
+    let addr = match flags.advertise_addr {
         Some(addr) if valid_addr(&addr) => addr,
         Some(addr) => return Err(bad("advertise-addr", format!("{addr:?} is not host:port"))),
-        None if http_host.is_unspecified() => {
+        None if flags.host.is_unspecified() => {
             return Err(bad(
                 "advertise-addr",
-                "is needed when --http-host listens on every address",
+                "is needed when --cluster-host listens on every address",
             ))
         }
-        None => std::net::SocketAddr::new(http_host, port).to_string(),
+        None => SocketAddr::new(flags.host, port).to_string(),
     };
     let mut founders = Vec::new();
-    for peer in peers.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+    for peer in flags
+        .peers
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
         match peer.split_once('@') {
-            Some((name, peer_addr)) if !name.is_empty() && valid_addr(peer_addr) => {
+            Some((name, peer_addr)) if valid_name(name) && valid_addr(peer_addr) => {
                 if name == node_id {
                     return Err(bad("peers", format!("{peer:?} names this node itself")));
                 }
-                founders.push(ClusterNode {
-                    name: name.to_string(),
-                    addr: peer_addr.to_string(),
-                });
+                founders.push(ClusterNode::new(name, peer_addr));
             }
             _ => return Err(bad("peers", format!("{peer:?} is not name@host:port"))),
         }
     }
-    if let Some(contact) = &join {
+    if let Some(contact) = &flags.join {
         if !valid_addr(contact) {
             return Err(bad("join", format!("{contact:?} is not host:port")));
         }
@@ -86,14 +115,39 @@ pub(super) fn cluster_config(
         }
     }
     Ok(Some(ClusterConfig {
-        port,
+        listen: SocketAddr::new(flags.host, port),
         settings: ClusterSettings {
-            me: ClusterNode {
-                name: node_id.to_string(),
-                addr,
-            },
+            me: ClusterNode::new(node_id, addr),
             peers: founders,
-            join,
+            join: flags.join,
+            secret,
         },
     }))
+}
+
+/// The secret: the file's content if a file is given, else the variable's.
+fn secret(
+    file: Option<PathBuf>,
+    env: Option<String>,
+) -> Result<Option<ClusterSecret>, ConfigError> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            bad(
+                "cluster-secret-file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        return ClusterSecret::new(&text).map(Some).ok_or_else(|| {
+            bad(
+                "cluster-secret-file",
+                format!("{} is empty", path.display()),
+            )
+        });
+    }
+    match env {
+        Some(text) => ClusterSecret::new(&text)
+            .map(Some)
+            .ok_or_else(|| bad("cluster-secret-file", "MCP_V8_CLUSTER_SECRET is empty")),
+        None => Ok(None),
+    }
 }

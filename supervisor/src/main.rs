@@ -144,7 +144,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     log_sandbox(&pool);
     tracing::info!(elapsed = ?started.elapsed(), "first worker ready");
     let cluster = match &config.cluster {
-        Some(cluster) => Some(start_cluster(&config, cluster, &stores, shutdown.clone()).await?),
+        Some(cluster) => Some(start_cluster(cluster, &stores, &metrics, shutdown.clone()).await?),
         None => None,
     };
     let replica = match &cluster {
@@ -295,12 +295,18 @@ impl StartedCluster {
         Arc<raft::node::ClusterNodeHandle>,
         tokio::task::JoinHandle<()>,
     ) {
-        let router = raft::api::router(self.node.clone()).merge(cluster::router(
-            exec,
-            self.node.clone(),
-            config.max_heap_bytes,
-        ));
-        let listener = self.listener;
+        let router = raft::api::router(self.node.clone())
+            .merge(cluster::router(
+                exec,
+                self.node.clone(),
+                config.max_heap_bytes,
+            ))
+            .layer(raft::auth::auth_layer(self.node.auth_state()));
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         let server = tokio::spawn(async move {
             let served = axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -315,20 +321,22 @@ impl StartedCluster {
 
 /// Binds the cluster port and starts this node's Raft over the session
 /// database; [`StartedCluster::serve`] serves the port once the exec path
-/// exists.
+/// exists. Everything served on the cluster port sits behind
+/// `raft::auth`'s layer.
 async fn start_cluster(
-    config: &Config,
     cluster: &config::ClusterConfig,
     stores: &Stores,
+    metrics: &Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<StartedCluster> {
-    let addr = std::net::SocketAddr::new(config.http_host, cluster.port);
+    let addr = cluster.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on --cluster-port {addr}"))?;
     let node = raft::node::ClusterNodeHandle::start(
         cluster.settings.clone(),
         stores.sessions.db(),
+        metrics.cluster.clone(),
         shutdown.clone(),
     )
     .await
@@ -337,6 +345,7 @@ async fn start_cluster(
         node = %cluster.settings.me,
         peers = cluster.settings.peers.len(),
         join = ?cluster.settings.join,
+        secret = cluster.settings.secret.is_some(),
         "cluster port listening on http://{addr}"
     );
     Ok(StartedCluster { node, listener })

@@ -8,6 +8,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::pool::ExitClass;
+use crate::raft::observe::ClusterMetrics;
 
 /// Label for executions by final status.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -54,6 +55,8 @@ pub struct Metrics {
     heap_transfers: Family<TransferLabel, Counter>,
     /// `mcp_v8_cluster_heap_transfer_bytes_total{direction,outcome}`.
     heap_transfer_bytes: Family<TransferLabel, Counter>,
+    /// `mcp_v8_cluster_*`: term, role, leader changes, replication lag.
+    pub cluster: ClusterMetrics,
 }
 
 impl Metrics {
@@ -108,8 +111,10 @@ impl Metrics {
             "Bytes of heap copies pushed to or fetched from other nodes",
             heap_transfer_bytes.clone(),
         );
+        let cluster = ClusterMetrics::register(&mut registry);
         Metrics {
             registry,
+            cluster,
             executions,
             duration,
             queue_depth,

@@ -112,9 +112,7 @@ impl ClusterReplica {
         to: &ClusterNode,
         path: &str,
     ) -> reqwest::RequestBuilder {
-        self.node
-            .client
-            .request(method, format!("http://{}{path}", to.addr))
+        self.node.peer_request(method, to, path)
     }
 
     /// The other members, voters first.

@@ -185,11 +185,11 @@ mod tests {
     fn stdout_joins_lines() {
         let lines = vec![
             OutputLine {
-                level: "log",
+                level: "log".into(),
                 text: "a".into(),
             },
             OutputLine {
-                level: "error",
+                level: "error".into(),
                 text: "b".into(),
             },
         ];

@@ -40,7 +40,7 @@ mod tests {
             status,
             result: serde_json::json!({"a": [1, 2]}),
             output: vec![OutputLine {
-                level: "warn",
+                level: "warn".into(),
                 text: "w".into(),
             }],
             stdout: "w".into(),

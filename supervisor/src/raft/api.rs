@@ -1,126 +1,90 @@
-//! The cluster port: Raft RPCs between members (`/raft/append`,
-//! `/raft/vote`, `/raft/snapshot`), `GET /raft/status` for people, and
-//! `POST /raft/join` to add a member (any member takes it; followers
-//! forward it to the leader).
+//! The cluster port's routes: Raft RPCs between members (`/raft/append`,
+//! `/raft/vote`, `/raft/snapshot`), `GET /raft/status` for people, and the
+//! membership routes `POST /raft/join` and `DELETE /raft/members/{node_id}`
+//! (any member takes them; followers forward them to the leader).
 //!
-//! RPC answers are openraft's `Result` as JSON (`{"Ok": ...}` or
-//! `{"Err": ...}`), which `network.rs` decodes. Bad input and refusals are
-//! the server's usual `{"error": {"code", "message"}}`.
+//! RPC bodies are bincode (`rpc_codec`); an RPC answer is openraft's
+//! `Result`. Bad input and refusals are the server's usual
+//! `{"error": {"code", "message"}}`. Each route has its own body limit.
+//! Who may call is checked by `auth.rs`'s layer over the whole router.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{rejection::JsonRejection, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::body::Bytes;
+use axum::extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::node::{role_name, ClusterError, ClusterNodeHandle, Joined};
+use super::membership::{Joined, Left};
+use super::node::{ClusterError, ClusterNodeHandle, JOIN_REQUEST_TIMEOUT};
+use super::rpc_codec::{
+    self, APPEND_BODY_LIMIT, DEFAULT_BODY_LIMIT, JOIN_BODY_LIMIT, SNAPSHOT_BODY_LIMIT,
+};
+use super::status::StatusDoc;
 use super::types::{ClusterNode, NodeId, TypeConfig};
 use crate::http::AppError;
-
-/// How long the leader waits for a new member to catch up.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a follower waits for the leader to answer a forwarded join.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Shared state of the cluster routes.
 type Node = Arc<ClusterNodeHandle>;
 
-/// The routes of the cluster port.
+/// The routes of the cluster port (without the auth layer, which `main`
+/// puts over everything served on the port).
 pub fn router(node: Node) -> Router {
     Router::new()
-        .route("/raft/append", post(post_raft_append))
+        .route(
+            "/raft/append",
+            post(post_raft_append).layer(DefaultBodyLimit::max(APPEND_BODY_LIMIT)),
+        )
+        .route(
+            "/raft/snapshot",
+            post(post_raft_snapshot).layer(DefaultBodyLimit::max(SNAPSHOT_BODY_LIMIT)),
+        )
         .route("/raft/vote", post(post_raft_vote))
-        .route("/raft/snapshot", post(post_raft_snapshot))
         .route("/raft/status", get(get_raft_status))
-        .route("/raft/join", post(post_raft_join))
+        .route(
+            "/raft/join",
+            post(post_raft_join).layer(DefaultBodyLimit::max(JOIN_BODY_LIMIT)),
+        )
+        .route("/raft/members/{node_id}", delete(delete_raft_member))
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .with_state(node)
 }
 
-async fn post_raft_append(
-    State(node): State<Node>,
-    Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
-) -> Json<serde_json::Value> {
-    Json(to_json(node.raft.append_entries(rpc).await))
+/// Decodes an RPC body, or answers 400.
+fn rpc_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    rpc_codec::decode(body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))
 }
 
-async fn post_raft_vote(
-    State(node): State<Node>,
-    Json(rpc): Json<VoteRequest<NodeId>>,
-) -> Json<serde_json::Value> {
-    Json(to_json(node.raft.vote(rpc).await))
+/// A Raft result as a bincode body.
+fn rpc_answer<T: Serialize, E: Serialize>(result: Result<T, E>) -> Response {
+    match rpc_codec::encode(&result) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, rpc_codec::CONTENT_TYPE)], bytes).into_response(),
+        Err(e) => AppError::internal("encoding a Raft answer", e).into_response(),
+    }
 }
 
-async fn post_raft_snapshot(
-    State(node): State<Node>,
-    Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
-) -> Json<serde_json::Value> {
-    Json(to_json(node.raft.install_snapshot(rpc).await))
+async fn post_raft_append(State(node): State<Node>, body: Bytes) -> Result<Response, AppError> {
+    let rpc: AppendEntriesRequest<TypeConfig> = rpc_body(&body)?;
+    Ok(rpc_answer(node.raft.append_entries(rpc).await))
 }
 
-/// A Raft result as JSON (serialising these plain types does not fail).
-fn to_json<T: Serialize, E: Serialize>(result: Result<T, E>) -> serde_json::Value {
-    serde_json::to_value(&result).unwrap_or_else(|e| serde_json::json!({ "Err": e.to_string() }))
+async fn post_raft_vote(State(node): State<Node>, body: Bytes) -> Result<Response, AppError> {
+    let rpc: VoteRequest<NodeId> = rpc_body(&body)?;
+    Ok(rpc_answer(node.raft.vote(rpc).await))
 }
 
-/// One member in `/raft/status`.
-#[derive(Serialize)]
-struct MemberDoc {
-    node_id: String,
-    raft_id: NodeId,
-    addr: String,
-    voter: bool,
-}
-
-/// The `/raft/status` document.
-#[derive(Serialize)]
-struct StatusDoc {
-    node_id: String,
-    raft_id: NodeId,
-    addr: String,
-    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
-    role: &'static str,
-    /// The leader's name, when one is known.
-    leader: Option<String>,
-    leader_raft_id: Option<NodeId>,
-    term: u64,
-    last_log_index: Option<u64>,
-    last_applied_index: Option<u64>,
-    members: Vec<MemberDoc>,
+async fn post_raft_snapshot(State(node): State<Node>, body: Bytes) -> Result<Response, AppError> {
+    let rpc: InstallSnapshotRequest<TypeConfig> = rpc_body(&body)?;
+    Ok(rpc_answer(node.raft.install_snapshot(rpc).await))
 }
 
 async fn get_raft_status(State(node): State<Node>) -> Json<StatusDoc> {
-    let metrics = node.raft.metrics().borrow().clone();
-    let membership = metrics.membership_config.membership();
-    let voters: Vec<NodeId> = membership.voter_ids().collect();
-    let members = membership
-        .nodes()
-        .map(|(id, n)| MemberDoc {
-            node_id: n.name.clone(),
-            raft_id: *id,
-            addr: n.addr.clone(),
-            voter: voters.contains(id),
-        })
-        .collect();
-    let leader = metrics
-        .current_leader
-        .and_then(|id| membership.get_node(&id))
-        .map(|n| n.name.clone());
-    Json(StatusDoc {
-        node_id: node.me.name.clone(),
-        raft_id: node.id,
-        addr: node.me.addr.clone(),
-        role: role_name(metrics.state),
-        leader,
-        leader_raft_id: metrics.current_leader,
-        term: metrics.current_term,
-        last_log_index: metrics.last_log_index,
-        last_applied_index: metrics.last_applied.map(|id| id.index),
-        members,
-    })
+    Json(node.status_doc())
 }
 
 /// `POST /raft/join` body.
@@ -131,6 +95,10 @@ struct JoinRequest {
     node_id: String,
     /// Its cluster address, `host:port`.
     addr: String,
+    /// Its database's incarnation (a node's own `--join` sends it; a
+    /// join by hand may leave it out, and the node binds it later).
+    #[serde(default)]
+    incarnation: String,
 }
 
 async fn post_raft_join(
@@ -139,10 +107,10 @@ async fn post_raft_join(
 ) -> Result<Json<Joined>, AppError> {
     let Json(req) = body.map_err(|e| AppError::bad_request("invalid_request", e.body_text()))?;
     let name = req.node_id.trim();
-    if name.is_empty() || name.contains('@') || name.contains(',') {
+    if !valid_name(name) {
         return Err(AppError::bad_request(
             "invalid_request",
-            "node_id must be a non-empty name without '@' or ','",
+            "node_id must be a non-empty name without '@', ',' or '/'",
         ));
     }
     if !valid_addr(&req.addr) {
@@ -151,45 +119,78 @@ async fn post_raft_join(
             format!("addr {:?} is not host:port", req.addr),
         ));
     }
-    let member = ClusterNode {
-        name: name.to_string(),
-        addr: req.addr.clone(),
-    };
-    if node.is_leader() {
-        let addr = member.addr.clone();
-        return match tokio::time::timeout(JOIN_TIMEOUT, node.add_member(member)).await {
-            Ok(added) => added.map(Json).map_err(join_error),
-            Err(_) => Err(AppError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "join_timeout",
-                format!("the new member did not catch up within {JOIN_TIMEOUT:?}; is {addr} reachable from the leader?"),
-            )),
-        };
+    if !req.incarnation.chars().all(|c| c.is_ascii_hexdigit()) || req.incarnation.len() > 64 {
+        return Err(AppError::bad_request(
+            "invalid_request",
+            "incarnation must be hex digits",
+        ));
     }
-    let Some((_, leader)) = node.leader() else {
-        let mut e = AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_leader",
-            "the cluster has no leader yet; retry shortly",
-        );
-        e.retry_after = Some(1);
-        return Err(e);
-    };
-    forward_join(&node, &leader, &req).await
+    if node.is_leader() {
+        let member = ClusterNode {
+            name: name.to_string(),
+            addr: req.addr.clone(),
+            incarnation: req.incarnation.clone(),
+        };
+        return node
+            .add_member(member)
+            .await
+            .map(Json)
+            .map_err(membership_error);
+    }
+    let leader = leader_or_503(&node)?;
+    let request = node
+        .peer_request(reqwest::Method::POST, &leader, "/raft/join")
+        .json(&req);
+    forward(request, &leader).await
 }
 
-/// Sends a join to the leader and relays its answer.
-async fn forward_join(
-    node: &ClusterNodeHandle,
+async fn delete_raft_member(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+) -> Result<Json<Left>, AppError> {
+    if !valid_name(&name) {
+        return Err(AppError::bad_request("invalid_request", "bad node_id"));
+    }
+    if node.is_leader() {
+        return node
+            .remove_member(&name)
+            .await
+            .map(Json)
+            .map_err(membership_error);
+    }
+    let leader = leader_or_503(&node)?;
+    let request = node.peer_request(
+        reqwest::Method::DELETE,
+        &leader,
+        &format!("/raft/members/{name}"),
+    );
+    forward(request, &leader).await
+}
+
+/// The leader, or 503 `no_leader` with `Retry-After`.
+fn leader_or_503(node: &ClusterNodeHandle) -> Result<ClusterNode, AppError> {
+    match node.leader() {
+        Some((_, leader)) => Ok(leader),
+        None => {
+            let mut e = AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_leader",
+                "the cluster has no leader yet; retry shortly",
+            );
+            e.retry_after = Some(1);
+            Err(e)
+        }
+    }
+}
+
+/// Sends a membership request to the leader and relays its answer (its
+/// status and error code included).
+async fn forward<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
     leader: &ClusterNode,
-    req: &JoinRequest,
-) -> Result<Json<Joined>, AppError> {
-    let url = format!("http://{}/raft/join", leader.addr);
-    let response = node
-        .client
-        .post(&url)
-        .timeout(FORWARD_TIMEOUT)
-        .json(req)
+) -> Result<Json<T>, AppError> {
+    let response = request
+        .timeout(JOIN_REQUEST_TIMEOUT)
         .send()
         .await
         .map_err(|e| {
@@ -202,33 +203,58 @@ async fn forward_join(
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     if status.is_success() {
-        serde_json::from_value(body)
-            .map(Json)
-            .map_err(|e| AppError::new(StatusCode::BAD_GATEWAY, "bad_leader_answer", e.to_string()))
-    } else {
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or("the leader refused the join")
-            .to_string();
-        Err(AppError::new(
-            StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-            "join_refused",
-            message,
-        ))
+        return serde_json::from_value(body).map(Json).map_err(|e| {
+            AppError::new(StatusCode::BAD_GATEWAY, "bad_leader_answer", e.to_string())
+        });
     }
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or("the leader refused the change")
+        .to_string();
+    let code = relayed_code(body["error"]["code"].as_str().unwrap_or(""));
+    Err(AppError::new(
+        StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+        code,
+        message,
+    ))
 }
 
-fn join_error(e: ClusterError) -> AppError {
-    match e {
-        ClusterError::IdCollision { .. } => {
-            AppError::new(StatusCode::CONFLICT, "node_id_collision", e.to_string())
-        }
-        other => AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "join_failed",
-            other.to_string(),
-        ),
-    }
+/// The leader's error code, if it is one of ours (codes are `&'static`).
+fn relayed_code(code: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "invalid_request",
+        "node_id_collision",
+        "incarnation_mismatch",
+        "node_id_in_use",
+        "not_member",
+        "join_timeout",
+        "membership_failed",
+        "no_leader",
+        "unauthorized",
+        "cluster_mismatch",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == code)
+        .copied()
+        .unwrap_or("leader_refused")
+}
+
+fn membership_error(e: ClusterError) -> AppError {
+    let (status, code) = match &e {
+        ClusterError::IdCollision { .. } => (StatusCode::CONFLICT, "node_id_collision"),
+        ClusterError::IncarnationMismatch { .. } => (StatusCode::CONFLICT, "incarnation_mismatch"),
+        ClusterError::NameInUse { .. } => (StatusCode::CONFLICT, "node_id_in_use"),
+        ClusterError::NotMember { .. } => (StatusCode::NOT_FOUND, "not_member"),
+        ClusterError::JoinTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "join_timeout"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "membership_failed"),
+    };
+    AppError::new(status, code, e.to_string())
+}
+
+/// Whether `name` can be a `--node-id` in cluster mode.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['@', ',', '/']) && name.trim() == name
 }
 
 /// Whether `addr` looks like `host:port` with a valid port.

@@ -11,12 +11,21 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api;
+pub mod auth;
 pub mod log_store;
+pub mod membership;
+pub mod meta;
 pub mod network;
 pub mod node;
+pub mod observe;
+pub mod peer;
+pub mod rpc_codec;
 mod snapshot;
 pub mod state_machine;
+pub mod status;
 pub mod types;
 
+#[cfg(test)]
+mod rpc_codec_tests;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,12 @@
-//! Raft RPCs to other nodes: JSON over HTTP to their cluster port.
+//! Raft RPCs to other nodes: bincode bodies (`rpc_codec`) over HTTP to
+//! their cluster port, each built by [`PeerClient`] (secret, cluster id,
+//! the incarnation the target must have).
 //!
 //! One shared `reqwest` client (connection pooling); each RPC carries the
-//! deadline openraft passes in. A node that cannot be reached is reported
-//! as `Unreachable` (openraft backs off), an answer that is not a Raft
-//! answer as a network error, and a Raft error of the remote node as a
+//! deadline openraft passes in. A node that cannot be reached, or that
+//! refuses us (401 wrong secret, 409 another cluster or incarnation), is
+//! reported as `Unreachable` (openraft backs off); an answer that is not a
+//! Raft answer is a network error, and a Raft error of the remote node a
 //! `RemoteError`. The server side is `api.rs`.
 
 use std::error::Error;
@@ -16,25 +19,35 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use reqwest::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::peer::PeerClient;
+use super::rpc_codec;
 use super::types::{ClusterNode, NodeId, TypeConfig};
 
 /// Makes a connection object per peer; all share one HTTP client.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct HttpNetwork {
-    /// The shared client.
-    client: reqwest::Client,
+    /// The shared client with this node's credentials.
+    peers: PeerClient,
+}
+
+impl HttpNetwork {
+    /// A network whose RPCs go out through `peers`.
+    pub fn new(peers: PeerClient) -> Self {
+        HttpNetwork { peers }
+    }
 }
 
 /// The way to one peer.
 pub struct HttpPeer {
     /// The shared client.
-    client: reqwest::Client,
+    peers: PeerClient,
     /// The peer's Raft id.
     target: NodeId,
-    /// The peer's name and cluster address.
+    /// The peer's name, cluster address and incarnation.
     node: ClusterNode,
 }
 
@@ -43,11 +56,24 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
 
     async fn new_client(&mut self, target: NodeId, node: &ClusterNode) -> HttpPeer {
         HttpPeer {
-            client: self.client.clone(),
+            peers: self.peers.clone(),
             target,
             node: node.clone(),
         }
     }
+}
+
+/// Why a peer's answer could not be used, as text for openraft's errors.
+#[derive(Debug, thiserror::Error)]
+enum PeerAnswerError {
+    #[error("{node} refused the RPC with {status}: {text}")]
+    Refused {
+        node: String,
+        status: reqwest::StatusCode,
+        text: String,
+    },
+    #[error(transparent)]
+    Codec(#[from] rpc_codec::RpcCodecError),
 }
 
 impl HttpPeer {
@@ -63,12 +89,14 @@ impl HttpPeer {
         Resp: DeserializeOwned,
         E: Error + DeserializeOwned,
     {
-        let url = format!("http://{}{path}", self.node.addr);
+        let bytes = rpc_codec::encode(body)
+            .map_err(|e| RPCError::Network(NetworkError::new(&PeerAnswerError::from(e))))?;
         let sent = self
-            .client
-            .post(&url)
+            .peers
+            .request(reqwest::Method::POST, &self.node, path)
             .timeout(option.hard_ttl())
-            .json(body)
+            .header(CONTENT_TYPE, rpc_codec::CONTENT_TYPE)
+            .body(bytes)
             .send()
             .await;
         let response = match sent {
@@ -78,10 +106,23 @@ impl HttpPeer {
             }
             Err(e) => return Err(RPCError::Network(NetworkError::new(&e))),
         };
-        let answer: Result<Resp, E> = response
-            .json()
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            let refused = PeerAnswerError::Refused {
+                node: self.node.to_string(),
+                status,
+                text,
+            };
+            tracing::debug!(error = %refused, "Raft RPC refused");
+            return Err(RPCError::Unreachable(Unreachable::new(&refused)));
+        }
+        let body = response
+            .bytes()
             .await
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let answer: Result<Resp, E> = rpc_codec::decode(&body)
+            .map_err(|e| RPCError::Network(NetworkError::new(&PeerAnswerError::from(e))))?;
         answer.map_err(|e| {
             RPCError::RemoteError(RemoteError::new_with_node(
                 self.target,

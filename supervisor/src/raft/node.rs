@@ -1,42 +1,67 @@
 //! This node's place in the cluster: starting Raft over the sled stores,
-//! forming the cluster (`--peers`) or joining one (`--join`), adding
-//! members on the leader, and stopping.
+//! forming the cluster (`--peers`) or joining one (`--join`), its identity
+//! (`meta`) and credentials (`peer`), and stopping. Membership changes are
+//! in `membership.rs`, the status documents in `status.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{InitializeError, RaftError};
 use openraft::{Raft, ServerState};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::auth::{AuthState, ClusterSecret};
 use super::log_store::LogStore;
+use super::membership::Joined;
+use super::meta::{ClusterMeta, MetaError};
 use super::network::HttpNetwork;
+use super::observe::{ClusterMetrics, PeerLabel};
+use super::peer::PeerClient;
+use super::rpc_codec::{MAX_PAYLOAD_ENTRIES, SNAPSHOT_CHUNK_BYTES};
 use super::state_machine::StateMachine;
 use super::types::{node_id_of, ClusterNode, NodeId, TypeConfig};
 
 /// Longest wait between two attempts to join.
 const JOIN_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long one join request may take (the leader waits up to 10 s for
+/// the new member to catch up, maybe behind another member's join).
+pub const JOIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Raft timing, in milliseconds. A follower that stops hearing the leader
+/// starts an election after the leader lease (`ELECTION_MAX_MS`) plus a
+/// random timeout in `ELECTION_MIN_MS..ELECTION_MAX_MS`; it ignores
+/// candidates while it still hears a leader, so a stalled peer cannot
+/// unseat a live one. Appends must answer within one heartbeat.
+pub const HEARTBEAT_MS: u64 = 50;
+/// Lower bound of the election timeout.
+pub const ELECTION_MIN_MS: u64 = 150;
+/// Upper bound of the election timeout, and the leader lease.
+pub const ELECTION_MAX_MS: u64 = 300;
 
 /// How this node takes part, from the flags.
 #[derive(Debug, Clone)]
 pub struct ClusterSettings {
-    /// This node (`--node-id`, `--advertise-addr`).
+    /// This node (`--node-id`, `--advertise-addr`); its incarnation is
+    /// filled in from the database at start.
     pub me: ClusterNode,
     /// The other founding members (`--peers`).
     pub peers: Vec<ClusterNode>,
     /// A member to ask for admission (`--join`).
     pub join: Option<String>,
+    /// The cluster port's secret (`--cluster-secret-file`, ...).
+    pub secret: Option<ClusterSecret>,
 }
 
-/// Why the cluster could not start or a member could not be added.
+/// Why the cluster could not start or a membership change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cannot open the Raft stores: {0}")]
     Store(#[from] sled::Error),
     #[error("invalid Raft configuration: {0}")]
     Config(#[from] openraft::ConfigError),
+    #[error(transparent)]
+    Meta(#[from] MetaError),
     #[error("Raft failed: {0}")]
     Fatal(String),
     #[error("node id {name:?} maps to Raft id {id}, which member {other:?} already has")]
@@ -45,36 +70,24 @@ pub enum ClusterError {
         id: NodeId,
         other: String,
     },
+    #[error(
+        "member {name:?} is another incarnation (a wiped or duplicate node); remove it first \
+         (DELETE /raft/members/{name}) if it was wiped"
+    )]
+    IncarnationMismatch { name: String },
+    #[error(
+        "the name {name:?} belongs to the member at {addr}; every node needs its own --node-id"
+    )]
+    NameInUse { name: String, addr: String },
+    #[error("{name:?} is not a member")]
+    NotMember { name: String },
+    #[error(
+        "{member} did not replicate the log within 10 s; it stays a learner (is it running and \
+         reachable from the leader?); join again to promote it"
+    )]
+    JoinTimeout { member: String },
     #[error("membership change refused: {0}")]
     Membership(String),
-}
-
-/// What a successful join answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Joined {
-    /// The member that was added (or already was one).
-    pub node_id: String,
-    /// The leader that added it.
-    pub leader: String,
-    /// Members after the change, by name.
-    pub members: Vec<String>,
-}
-
-/// This node's view of the cluster (`cluster` in `/api/status`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ClusterSummary {
-    /// This node's name.
-    pub node_id: String,
-    /// Its cluster address.
-    pub addr: String,
-    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
-    pub role: &'static str,
-    /// The leader's name, when one is known.
-    pub leader: Option<String>,
-    /// The current Raft term.
-    pub term: u64,
-    /// Number of members (voters and learners).
-    pub members: usize,
 }
 
 /// The name of a Raft role, as the status pages show it.
@@ -94,10 +107,21 @@ pub struct ClusterNodeHandle {
     pub raft: Raft<TypeConfig>,
     /// This node's Raft id.
     pub id: NodeId,
-    /// This node's name and cluster address.
+    /// This node's name, cluster address and incarnation.
     pub me: ClusterNode,
-    /// Client for forwarding to the leader.
+    /// The plain HTTP client under [`ClusterNodeHandle::peer_request`]
+    /// (use that to call peers: it adds the credentials).
     pub client: reqwest::Client,
+    /// Builds requests to peers with the credentials.
+    pub peers: PeerClient,
+    /// This node's incarnation and cluster id.
+    pub meta: Arc<ClusterMeta>,
+    /// The cluster port's secret, if any.
+    pub secret: Option<ClusterSecret>,
+    /// The `mcp_v8_cluster_*` metrics.
+    pub metrics: ClusterMetrics,
+    /// Serialises membership changes on this node (when it leads).
+    pub(super) membership_lock: tokio::sync::Mutex<()>,
 }
 
 impl ClusterNodeHandle {
@@ -107,27 +131,41 @@ impl ClusterNodeHandle {
     pub async fn start(
         settings: ClusterSettings,
         db: &sled::Db,
+        metrics: ClusterMetrics,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, ClusterError> {
         let config = openraft::Config {
             cluster_name: "mcp-v8".into(),
-            heartbeat_interval: 200,
-            election_timeout_min: 1000,
-            election_timeout_max: 2000,
+            heartbeat_interval: HEARTBEAT_MS,
+            election_timeout_min: ELECTION_MIN_MS,
+            election_timeout_max: ELECTION_MAX_MS,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            max_payload_entries: MAX_PAYLOAD_ENTRIES,
+            install_snapshot_timeout: 10_000,
             ..Default::default()
         }
         .validate()?;
         let id = node_id_of(&settings.me.name);
+        let meta = Arc::new(ClusterMeta::open(db)?);
+        let mut me = settings.me.clone();
+        me.incarnation = meta.incarnation().to_string();
+        let peers = PeerClient::new(settings.secret.clone(), meta.clone());
         let log = LogStore::open(db)?;
         let sm = StateMachine::open(db)?;
-        let raft = Raft::new(id, Arc::new(config), HttpNetwork::default(), log, sm)
+        let network = HttpNetwork::new(peers.clone());
+        let raft = Raft::new(id, Arc::new(config), network, log, sm)
             .await
             .map_err(|e| ClusterError::Fatal(e.to_string()))?;
         let node = Arc::new(ClusterNodeHandle {
             raft,
             id,
-            me: settings.me.clone(),
-            client: reqwest::Client::new(),
+            me,
+            client: peers.client.clone(),
+            peers,
+            meta,
+            secret: settings.secret.clone(),
+            metrics,
+            membership_lock: tokio::sync::Mutex::new(()),
         });
         if settings.join.is_none() && !settings.peers.is_empty() {
             node.form(&settings.peers).await?;
@@ -137,8 +175,28 @@ impl ClusterNodeHandle {
             let stop = shutdown.clone();
             tokio::spawn(async move { joining.keep_joining(contact, stop).await });
         }
-        tokio::spawn(log_leadership(node.clone(), shutdown));
+        tokio::spawn(watch_leadership(node.clone(), shutdown));
         Ok(node)
+    }
+
+    /// A request to `path` on the cluster port of `node`, carrying the
+    /// cluster secret, the cluster id and the incarnation `node` must
+    /// have. Every call to a peer goes through here.
+    pub fn peer_request(
+        &self,
+        method: reqwest::Method,
+        node: &ClusterNode,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.peers.request_on(&self.client, method, node, path)
+    }
+
+    /// What the cluster port's [`super::auth::auth_layer`] checks against.
+    pub fn auth_state(&self) -> AuthState {
+        AuthState {
+            secret: self.secret.clone(),
+            meta: self.meta.clone(),
+        }
     }
 
     /// Initialises the cluster with this node and `peers` as voters, unless
@@ -170,18 +228,36 @@ impl ClusterNodeHandle {
 
     /// Asks `contact` to add this node until it answers yes.
     async fn keep_joining(&self, contact: String, shutdown: CancellationToken) {
-        let url = format!("http://{contact}/raft/join");
-        let body = serde_json::json!({ "node_id": self.me.name, "addr": self.me.addr });
+        let body = serde_json::json!({
+            "node_id": self.me.name,
+            "addr": self.me.addr,
+            "incarnation": self.me.incarnation,
+        });
         let mut backoff = Duration::from_millis(200);
         loop {
-            let sent = self.client.post(&url).json(&body).send().await;
+            let sent = self
+                .peers
+                .to_addr(reqwest::Method::POST, &contact, "/raft/join")
+                .timeout(JOIN_REQUEST_TIMEOUT)
+                .json(&body)
+                .send()
+                .await;
             match sent {
                 Ok(r) if r.status().is_success() => {
+                    let joined: Option<Joined> = r.json().await.ok();
+                    let cluster_id = joined.and_then(|j| j.cluster_id);
+                    if let Some(id) = cluster_id {
+                        if let Err(e) = self.meta.adopt(&id) {
+                            tracing::error!(%contact, error = %e, "joined another cluster");
+                            return;
+                        }
+                    }
                     tracing::info!(%contact, "joined the cluster");
                     return;
                 }
                 Ok(r) if r.status().is_client_error() => {
-                    // A bad name or an id collision: retrying cannot help.
+                    // A bad name, an id collision, another incarnation,
+                    // a wrong secret: retrying cannot help.
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();
                     tracing::error!(%contact, %status, %text, "join refused; not retrying");
@@ -216,66 +292,9 @@ impl ClusterNodeHandle {
         Some((leader, node))
     }
 
-    /// This node's view of the cluster, for `/api/status`.
-    pub fn summary(&self) -> ClusterSummary {
-        let metrics = self.raft.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
-        ClusterSummary {
-            node_id: self.me.name.clone(),
-            addr: self.me.addr.clone(),
-            role: role_name(metrics.state),
-            leader: metrics
-                .current_leader
-                .and_then(|id| membership.get_node(&id))
-                .map(|n| n.name.clone()),
-            term: metrics.current_term,
-            members: membership.nodes().count(),
-        }
-    }
-
     /// Whether this node is the leader right now.
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
-    }
-
-    /// On the leader: makes `node` a voter (first a learner that catches
-    /// up, then a member). Adding a member twice is a no-op.
-    pub async fn add_member(&self, node: ClusterNode) -> Result<Joined, ClusterError> {
-        let id = node_id_of(&node.name);
-        let membership = self.raft.metrics().borrow().membership_config.clone();
-        let current = membership.membership();
-        if let Some(existing) = current.get_node(&id) {
-            if existing.name != node.name {
-                return Err(ClusterError::IdCollision {
-                    name: node.name,
-                    id,
-                    other: existing.name.clone(),
-                });
-            }
-        }
-        let mut voters: BTreeSet<NodeId> = current.voter_ids().collect();
-        if !voters.contains(&id) {
-            self.raft
-                .add_learner(id, node.clone(), true)
-                .await
-                .map_err(membership_error)?;
-            voters.insert(id);
-            self.raft
-                .change_membership(voters, false)
-                .await
-                .map_err(membership_error)?;
-            tracing::info!(member = %node, "member added");
-        }
-        let after = self.raft.metrics().borrow().membership_config.clone();
-        Ok(Joined {
-            node_id: node.name,
-            leader: self.me.name.clone(),
-            members: after
-                .membership()
-                .nodes()
-                .map(|(_, n)| n.name.clone())
-                .collect(),
-        })
     }
 
     /// Stops Raft (after the cluster server stopped).
@@ -286,20 +305,32 @@ impl ClusterNodeHandle {
     }
 }
 
-/// Logs every change of this node's role or of the leader it knows (the
-/// operator's view of elections; openraft's own logs are kept at `warn`).
-async fn log_leadership(node: Arc<ClusterNodeHandle>, shutdown: CancellationToken) {
+/// Follows openraft's metrics: logs every change of this node's role or of
+/// the leader it knows (the operator's view of elections; openraft's own
+/// logs are kept at `warn`), updates the `mcp_v8_cluster_*` metrics, and
+/// makes the cluster id when this node is the first leader.
+async fn watch_leadership(node: Arc<ClusterNodeHandle>, shutdown: CancellationToken) {
     let mut metrics = node.raft.metrics();
     let mut last = None;
     loop {
-        let now = {
-            let m = metrics.borrow_and_update();
-            (m.state, m.current_leader, m.current_term)
-        };
-        if last.map(|(state, leader, _)| (state, leader)) != Some((now.0, now.1)) {
+        let m = metrics.borrow_and_update().clone();
+        let now = (m.state, m.current_leader);
+        if last != Some(now) {
             let leader = node.leader().map(|(_, n)| n.name);
-            tracing::info!(role = ?now.0, leader = ?leader, term = now.2, "cluster role");
+            tracing::info!(role = ?m.state, leader = ?leader, term = m.current_term, "cluster role");
+            if last.is_some_and(|(_, was)| was != m.current_leader) && m.current_leader.is_some() {
+                node.metrics.leader_changes.inc();
+            }
             last = Some(now);
+        }
+        node.metrics.term.set(m.current_term as i64);
+        let leading = m.state == ServerState::Leader;
+        node.metrics.is_leader.set(i64::from(leading));
+        if leading {
+            if let Err(e) = node.meta.ensure_cluster_id() {
+                tracing::error!(error = %e, "cannot record the cluster id");
+            }
+            record_lag(&node, &m);
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -308,6 +339,26 @@ async fn log_leadership(node: Arc<ClusterNodeHandle>, shutdown: CancellationToke
     }
 }
 
-fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, ClusterNode>>) -> ClusterError {
-    ClusterError::Membership(e.to_string())
+/// On the leader: how many entries each peer is behind.
+fn record_lag(node: &ClusterNodeHandle, m: &openraft::RaftMetrics<NodeId, ClusterNode>) {
+    let Some(replication) = &m.replication else {
+        return;
+    };
+    let last = m.last_log_index.unwrap_or(0);
+    let membership = m.membership_config.membership();
+    for (id, matched) in replication {
+        if *id == node.id {
+            continue;
+        }
+        let Some(peer) = membership.get_node(id) else {
+            continue;
+        };
+        let behind = last.saturating_sub(matched.as_ref().map_or(0, |l| l.index));
+        node.metrics
+            .replication_lag
+            .get_or_create(&PeerLabel {
+                peer: peer.name.clone(),
+            })
+            .set(behind as i64);
+    }
 }

@@ -25,6 +25,23 @@ pub struct ClusterNode {
     pub name: String,
     /// Its cluster address (`--advertise-addr`), `host:port`.
     pub addr: String,
+    /// The random id its database was created with (`raft::meta`); empty
+    /// for a founder named by `--peers` until it first joins. Every RPC to
+    /// the node carries it, and the node refuses one that names another
+    /// incarnation, so a wiped node never answers for its old self.
+    #[serde(default)]
+    pub incarnation: String,
+}
+
+impl ClusterNode {
+    /// A member not bound to an incarnation yet.
+    pub fn new(name: impl Into<String>, addr: impl Into<String>) -> Self {
+        ClusterNode {
+            name: name.into(),
+            addr: addr.into(),
+            incarnation: String::new(),
+        }
+    }
 }
 
 impl fmt::Display for ClusterNode {
