@@ -104,11 +104,25 @@ impl ExecService {
         let (Some(payload), Some(replica)) = (heap, &self.replica) else {
             return Ok((entry, Vec::new()));
         };
-        let payload = Arc::new(payload);
-        let hash = self.stores.save(payload.as_ref().clone()).await?;
-        let holders = replica.replicate_heap(hash, payload).await?;
+        let (hash, holders) = self.save_and_replicate(payload, replica.as_ref()).await?;
         entry.output_heap = Some(hash);
         Ok((entry, holders))
+    }
+
+    /// Writes a heap here and copies it to another voter at the same time;
+    /// answers when both are durable.
+    async fn save_and_replicate(
+        &self,
+        payload: Vec<u8>,
+        replica: &dyn super::Replica,
+    ) -> Result<(HeapHash, Vec<String>), ExecServiceError> {
+        let hash = HeapHash::of_payload(&payload);
+        let payload = Arc::new(payload);
+        let (saved, holders) = tokio::join!(
+            self.stores.save(payload.as_ref().clone()),
+            replica.replicate_heap(hash, payload.clone())
+        );
+        Ok((saved?, holders?))
     }
 
     /// A run from a given heap, without a session: returns the new heap's
@@ -124,9 +138,7 @@ impl ExecService {
             let hash = match &self.replica {
                 None => self.stores.save(bytes).await?,
                 Some(replica) => {
-                    let payload = Arc::new(bytes);
-                    let hash = self.stores.save(payload.as_ref().clone()).await?;
-                    let holders = replica.replicate_heap(hash, payload).await?;
+                    let (hash, holders) = self.save_and_replicate(bytes, replica.as_ref()).await?;
                     replica.commit_heap(hash, holders).await?;
                     hash
                 }

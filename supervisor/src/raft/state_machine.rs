@@ -8,8 +8,9 @@
 //! snapshot (`snapshot_meta` as JSON, `snapshot_data` as bytes).
 //!
 //! A batch of entries is applied in one sled transaction over all four
-//! trees, so the records and `last_applied` never disagree, and flushed
-//! before Raft hears of it. Commands are applied with the session store's
+//! trees, so the records and `last_applied` never disagree. It is not
+//! flushed on its own: the log already holds the entries durably, and a
+//! crash leaves an older consistent state that Raft brings up to date. Commands are applied with the session store's
 //! own transaction rules (`store::sessions::append_in`, `delete_in`), so a
 //! cluster's sessions behave like a single node's. Business outcomes
 //! (conflict, refused) are replies; `apply` fails only on storage errors.
@@ -320,7 +321,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 })
                 .map_err(tx_error)?
         };
-        self.flush().await?;
+        // No flush here: the entries are durable in the log, and the
+        // records change together with `last_applied` in one transaction,
+        // so after a crash the state is an older consistent one and Raft
+        // applies the rest again from the log. (A snapshot is flushed
+        // before the log behind it may be purged.)
         Ok(replies)
     }
 
