@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use super::{bad, ConfigError};
 use crate::raft::api::{valid_addr, valid_name};
 use crate::raft::auth::ClusterSecret;
-use crate::raft::node::ClusterSettings;
+use crate::raft::node::{ClusterSettings, RaftTiming};
 use crate::raft::types::ClusterNode;
 
 /// Cluster mode, from `--cluster-port` and its companions.
@@ -121,6 +121,7 @@ pub(super) fn cluster_config(
             peers: founders,
             join: flags.join,
             secret,
+            timing: RaftTiming::default(),
         },
     }))
 }

@@ -28,4 +28,6 @@ pub mod types;
 #[cfg(test)]
 mod rpc_codec_tests;
 #[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
 mod tests;

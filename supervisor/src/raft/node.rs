@@ -39,6 +39,27 @@ pub const ELECTION_MIN_MS: u64 = 150;
 /// Upper bound of the election timeout, and the leader lease.
 pub const ELECTION_MAX_MS: u64 = 300;
 
+/// Raft's timers, in milliseconds (the defaults are the constants above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTiming {
+    /// Heartbeat interval, also the bound on one append RPC.
+    pub heartbeat_ms: u64,
+    /// Election timeout, lower bound.
+    pub election_min_ms: u64,
+    /// Election timeout, upper bound; also the leader lease.
+    pub election_max_ms: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat_ms: HEARTBEAT_MS,
+            election_min_ms: ELECTION_MIN_MS,
+            election_max_ms: ELECTION_MAX_MS,
+        }
+    }
+}
+
 /// How this node takes part, from the flags.
 #[derive(Debug, Clone)]
 pub struct ClusterSettings {
@@ -51,6 +72,8 @@ pub struct ClusterSettings {
     pub join: Option<String>,
     /// The cluster port's secret (`--cluster-secret-file`, ...).
     pub secret: Option<ClusterSecret>,
+    /// Raft's timers.
+    pub timing: RaftTiming,
 }
 
 /// Why the cluster could not start or a membership change was refused.
@@ -136,9 +159,9 @@ impl ClusterNodeHandle {
     ) -> Result<Arc<Self>, ClusterError> {
         let config = openraft::Config {
             cluster_name: "mcp-v8".into(),
-            heartbeat_interval: HEARTBEAT_MS,
-            election_timeout_min: ELECTION_MIN_MS,
-            election_timeout_max: ELECTION_MAX_MS,
+            heartbeat_interval: settings.timing.heartbeat_ms,
+            election_timeout_min: settings.timing.election_min_ms,
+            election_timeout_max: settings.timing.election_max_ms,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
             max_payload_entries: MAX_PAYLOAD_ENTRIES,
             install_snapshot_timeout: 10_000,

@@ -26,8 +26,8 @@ pub const DEFAULT_BODY_LIMIT: usize = 2 << 20;
 /// leaving room for the request's metadata (the membership).
 pub const SNAPSHOT_CHUNK_BYTES: u64 = (SNAPSHOT_BODY_LIMIT / 2) as u64;
 /// openraft's `max_payload_entries`: with entries of cluster metadata
-/// (well under 256 KiB each), a full batch fits [`APPEND_BODY_LIMIT`].
-pub const MAX_PAYLOAD_ENTRIES: u64 = 256;
+/// (well under 1 MiB each), a full batch fits [`APPEND_BODY_LIMIT`].
+pub const MAX_PAYLOAD_ENTRIES: u64 = 64;
 
 /// An RPC body that cannot be made or read.
 #[derive(Debug, thiserror::Error)]
