@@ -4,8 +4,10 @@
 //! snapshot and purge on the leader, then a node that was down and a new
 //! node both catch up from the snapshot.
 //!
-//! State is written with `ClusterCommand::Put` through [`write_state`];
-//! only that helper knows how, so it can be re-pointed at other commands.
+//! State is written as session runs (`ClusterCommand::AppendRun`, one
+//! session per record, its 4 KB value standing in the entry's code hash
+//! field) through [`write_state`]; only that helper and [`TestNode::get`]
+//! know how.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +100,14 @@ impl TestNode {
 
     /// The value of `key` in this node's state machine.
     fn get(&self, key: &str) -> Option<String> {
-        StateMachine::open(&self.db).unwrap().get(key).unwrap()
+        let _ = StateMachine::open(&self.db).unwrap();
+        let name = crate::store::SessionName::parse(key).unwrap();
+        let history = self.db.open_tree("history").unwrap();
+        let entry = history
+            .get(crate::store::sessions::history_key(&name, 0))
+            .unwrap()?;
+        let entry: crate::store::SessionEntry = serde_json::from_slice(&entry).unwrap();
+        Some(entry.code_sha256)
     }
 
     async fn wait_applied(&self, index: u64, why: &str) {
@@ -142,9 +151,20 @@ async fn write_state(nodes: &[&TestNode], range: std::ops::Range<usize>) -> u64 
         loop {
             let leader = leader(nodes).await;
             let writes = batch.iter().map(|i| {
-                leader.node.raft.client_write(ClusterCommand::Put {
-                    key: format!("record-{i:05}"),
-                    value: value(*i),
+                leader.node.raft.client_write(ClusterCommand::AppendRun {
+                    session: format!("record-{i:05}"),
+                    entry: crate::store::SessionEntry {
+                        index: 0,
+                        input_heap: None,
+                        output_heap: None,
+                        code_sha256: value(*i),
+                        started_at: 0,
+                        duration_ms: 0,
+                        status: crate::store::RunStatus::Error,
+                    },
+                    run_id: format!("run-{i}"),
+                    now_ms: 1,
+                    holders: Vec::new(),
                 })
             });
             let results = futures::future::join_all(writes).await;

@@ -345,9 +345,9 @@ fn take_page<T: DeserializeOwned>(
 mod txn;
 mod types;
 
-pub use txn::{append_in, check_entry, delete_in};
+pub use txn::{append_in, check_entry, delete_in, history_key};
 pub use types::{RunStatus, SessionEntry, SessionName, SessionSummary};
-use txn::{decode, history_key};
+use txn::decode;
 
 #[cfg(test)]
 mod tests;
