@@ -354,3 +354,68 @@ fn get(url: &str) -> (u16, Value) {
     let response = client().get(url).send().unwrap();
     (response.status().as_u16(), response.json().unwrap_or_default())
 }
+
+/// A frozen leader (`SIGSTOP`) acknowledges nothing; the others elect a new
+/// one and keep the session going; after `SIGCONT` the old leader steps
+/// down and serves the session's latest state.
+#[test]
+fn a_frozen_leader_acknowledges_nothing_and_steps_down_after_sigcont() {
+    let cluster = Cluster::start();
+    let leader = cluster.wait_for_leader();
+    let (code, body) = cluster.run(leader, "frozen", "var v = 1; v");
+    assert_eq!((code, &body["result"]), (200, &json!(1)), "{body}");
+    let pid = cluster.node(leader).server.child.id() as i32;
+    // SAFETY: kill(2) with the pid of a child we own.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let frozen_url = cluster.url(leader, "/api/exec");
+    let impatient = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let through_frozen = impatient
+        .post(&frozen_url)
+        .json(&json!({ "code": "v = 100; v", "session": "frozen" }))
+        .send();
+    assert!(through_frozen.is_err(), "a frozen node answered: {through_frozen:?}");
+    // The others elect a leader among themselves and take the writes.
+    let deadline = Instant::now() + SETTLE;
+    let new_leader = loop {
+        let leaders: Vec<Option<String>> = others
+            .iter()
+            .map(|i| raft_status(cluster.node(*i).cluster_port).and_then(|s| s["leader"].as_str().map(String::from)))
+            .collect();
+        if leaders[0].is_some() && leaders[0] == leaders[1] && leaders[0].as_deref() != Some(&cluster.node(leader).name) {
+            break leaders[0].clone().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no new leader: {leaders:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (code, body) = run_until_ok(&cluster, others[0], "frozen", "v += 1; v");
+    assert_eq!(code, 200, "{body}");
+    let after_freeze = body["result"].as_i64().unwrap();
+    assert!(after_freeze >= 2, "{body}");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let status = raft_status(cluster.node(leader).cluster_port);
+        let converged = status.as_ref().is_some_and(|s| {
+            s["role"] == "follower" && s["leader"].as_str() == Some(new_leader.as_str())
+        });
+        if converged {
+            break;
+        }
+        assert!(Instant::now() < deadline, "old leader did not step down: {status:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Through the old leader, the session goes on from the latest state.
+    // The write sent while it was frozen was never acknowledged, and it
+    // cannot have forked the session: it started from the head before the
+    // freeze, which moved, so its compare-and-set fails if it ran at all.
+    let (code, body) = run_until_ok(&cluster, leader, "frozen", "v");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["result"].as_i64(), Some(after_freeze), "{body}");
+    let (_, doc) = get(&cluster.url(leader, "/api/sessions/frozen?consistent=true"));
+    assert_eq!(doc["latest_heap"], body["heap"], "{doc}");
+}
