@@ -195,7 +195,27 @@ fn with_a_cluster_secret_only_holders_of_it_change_anything() {
     let response = client().delete(url).send().unwrap();
     assert_eq!(response.status().as_u16(), 401);
     assert_eq!(nodes[leader].status().unwrap()["members"], before);
-    // With it, a bad body is answered 400: the guard let it through.
+    // With it, each route has its own body limit: 3 MiB is a (bad) append
+    // but too much for a vote; 20 KiB is too much for a join.
+    let secret = "correct horse battery staple";
+    for (path, bytes, expected) in [
+        ("/raft/append", 3 << 20, 400),
+        ("/raft/snapshot", 3 << 20, 400),
+        ("/raft/snapshot", 17 << 20, 413),
+        ("/raft/vote", 3 << 20, 413),
+        ("/raft/join", 20 << 10, 413),
+    ] {
+        let response = client()
+            .post(nodes[leader].cluster_url(path))
+            .bearer_auth(secret)
+            .header("content-type", "application/json")
+            .body(vec![b' '; bytes])
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{path} {bytes}");
+    }
+    assert_eq!(nodes[leader].status().unwrap()["members"], before);
+    // A bad body is answered 400: the guard let it through.
     let (code, _) = join(
         &nodes[leader],
         json!({ "node_id": "", "addr": "x" }),

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State};
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -55,9 +56,19 @@ pub fn router(node: Node) -> Router {
         .with_state(node)
 }
 
-/// Decodes an RPC body, or answers 400.
-fn rpc_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    rpc_codec::decode(body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))
+/// A body that could not be read: 413 over the route's limit, else 400.
+fn body_error(status: StatusCode, text: String) -> AppError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::new(status, "body_too_large", text)
+    } else {
+        AppError::bad_request("invalid_request", text)
+    }
+}
+
+/// Decodes an RPC body, or answers 400 (413 over the route's limit).
+fn rpc_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, AppError> {
+    let body = body.map_err(|e| body_error(e.status(), e.body_text()))?;
+    rpc_codec::decode(&body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))
 }
 
 /// A Raft result as a bincode body.
@@ -68,18 +79,27 @@ fn rpc_answer<T: Serialize, E: Serialize>(result: Result<T, E>) -> Response {
     }
 }
 
-async fn post_raft_append(State(node): State<Node>, body: Bytes) -> Result<Response, AppError> {
-    let rpc: AppendEntriesRequest<TypeConfig> = rpc_body(&body)?;
+async fn post_raft_append(
+    State(node): State<Node>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let rpc: AppendEntriesRequest<TypeConfig> = rpc_body(body)?;
     Ok(rpc_answer(node.raft.append_entries(rpc).await))
 }
 
-async fn post_raft_vote(State(node): State<Node>, body: Bytes) -> Result<Response, AppError> {
-    let rpc: VoteRequest<NodeId> = rpc_body(&body)?;
+async fn post_raft_vote(
+    State(node): State<Node>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let rpc: VoteRequest<NodeId> = rpc_body(body)?;
     Ok(rpc_answer(node.raft.vote(rpc).await))
 }
 
-async fn post_raft_snapshot(State(node): State<Node>, body: Bytes) -> Result<Response, AppError> {
-    let rpc: InstallSnapshotRequest<TypeConfig> = rpc_body(&body)?;
+async fn post_raft_snapshot(
+    State(node): State<Node>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let rpc: InstallSnapshotRequest<TypeConfig> = rpc_body(body)?;
     Ok(rpc_answer(node.raft.install_snapshot(rpc).await))
 }
 
@@ -105,7 +125,7 @@ async fn post_raft_join(
     State(node): State<Node>,
     body: Result<Json<JoinRequest>, JsonRejection>,
 ) -> Result<Json<Joined>, AppError> {
-    let Json(req) = body.map_err(|e| AppError::bad_request("invalid_request", e.body_text()))?;
+    let Json(req) = body.map_err(|e| body_error(e.status(), e.body_text()))?;
     let name = req.node_id.trim();
     if !valid_name(name) {
         return Err(AppError::bad_request(

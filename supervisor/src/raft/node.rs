@@ -35,9 +35,9 @@ pub const JOIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// unseat a live one. Appends must answer within one heartbeat.
 pub const HEARTBEAT_MS: u64 = 50;
 /// Lower bound of the election timeout.
-pub const ELECTION_MIN_MS: u64 = 150;
+pub const ELECTION_MIN_MS: u64 = 120;
 /// Upper bound of the election timeout, and the leader lease.
-pub const ELECTION_MAX_MS: u64 = 300;
+pub const ELECTION_MAX_MS: u64 = 240;
 
 /// Raft's timers, in milliseconds (the defaults are the constants above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
