@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mcp_v8_shared::ExecRequest;
+use mcp_v8_shared::{ExecRequest, Language};
 use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -35,8 +35,10 @@ use crate::store::{HeapHash, RunStatus, SessionEntry, SessionName, StoreError};
 /// One execution as a client asked for it.
 #[derive(Debug, Default)]
 pub struct ExecJob {
-    /// JavaScript source.
+    /// Source text.
     pub code: String,
+    /// What `code` is written in (JavaScript unless asked otherwise).
+    pub language: Language,
     /// Deadline in ms; the server's `--execution-timeout` when absent.
     pub timeout_ms: Option<u64>,
     /// JS heap limit in MiB; `--heap-memory-max` when absent.
@@ -292,6 +294,7 @@ impl ExecService {
         Ok(ExecRequest {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             code: job.code.clone(),
+            language: job.language,
             timeout_ms,
             heap_mb,
             max_output_bytes: config.max_output_bytes,
