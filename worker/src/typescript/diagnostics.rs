@@ -10,11 +10,14 @@ use swc_common::{BytePos, SourceMap};
 
 use super::SCRIPT_NAME;
 
+/// One emitted error: its message and where it starts.
+type Seen = (String, Option<BytePos>);
+
 /// An emitter that keeps each error's message and start position.
 #[derive(Clone, Default)]
 pub(super) struct Collector {
     /// Messages in the order SWC emitted them.
-    seen: Arc<Mutex<Vec<(String, Option<BytePos>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Emitter for Collector {
