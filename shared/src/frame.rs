@@ -103,6 +103,7 @@ mod tests {
         let req = Request::Exec(ExecRequest {
             id: 7,
             code: "1 + 1".into(),
+            language: Language::JavaScript,
             timeout_ms: 1000,
             heap_mb: 64,
             max_output_bytes: 1 << 20,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ExecError;
 
 /// Bumped whenever any type in this crate changes shape.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The fd number at which a worker finds its end of the socket pair.
 pub const WORKER_IPC_FD: i32 = 3;
@@ -121,8 +121,11 @@ impl SandboxReport {
 pub struct ExecRequest {
     /// Supervisor-chosen id, echoed in the response.
     pub id: u64,
-    /// JavaScript source.
+    /// Source text, in `language`.
     pub code: String,
+    /// What `code` is written in; TypeScript is stripped of its types by
+    /// the worker before it is compiled.
+    pub language: Language,
     /// Deadline for the whole execution (script, promises, timers).
     pub timeout_ms: u64,
     /// JS heap limit for this execution, in MiB.
@@ -137,6 +140,36 @@ pub struct ExecRequest {
     pub snapshot: bool,
     /// Largest snapshot the worker may return, in bytes.
     pub max_snapshot_bytes: u64,
+}
+
+/// The language of [`ExecRequest::code`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Language {
+    /// Plain JavaScript, compiled as a classic script.
+    #[default]
+    JavaScript,
+    /// TypeScript: types are stripped (never checked), then the result
+    /// runs as JavaScript.
+    TypeScript,
+}
+
+impl Language {
+    /// The name clients use (`javascript`, `typescript`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::JavaScript => "javascript",
+            Language::TypeScript => "typescript",
+        }
+    }
+
+    /// Parses a client's name for a language (exact, lower case).
+    pub fn parse(name: &str) -> Option<Language> {
+        match name {
+            "javascript" => Some(Language::JavaScript),
+            "typescript" => Some(Language::TypeScript),
+            _ => None,
+        }
+    }
 }
 
 /// Severity of one console line.

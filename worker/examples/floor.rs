@@ -35,6 +35,7 @@ fn main() {
         let response = engine.execute(ExecRequest {
             id,
             code: "1 + 1".into(),
+            language: mcp_v8_shared::Language::JavaScript,
             timeout_ms: 30_000,
             heap_mb: 64,
             max_output_bytes: 1 << 20,

@@ -20,6 +20,7 @@ fn request(code: &str, heap: Option<Vec<u8>>, snapshot: bool) -> ExecRequest {
     ExecRequest {
         id: 0,
         code: code.into(),
+        language: mcp_v8_shared::Language::JavaScript,
         timeout_ms: 60_000,
         heap_mb: 256,
         max_output_bytes: 1 << 20,

@@ -6,7 +6,8 @@
 //! [`WORKER_IPC_FD`], and never opens a file or socket after start-up.
 //!
 //! Module map: [`serve`] is the request loop and owns the start-up order;
-//! [`sandbox`] locks the process down; [`isolate`] owns every V8 call.
+//! [`sandbox`] locks the process down; [`isolate`] owns every V8 call;
+//! [`typescript`] strips TypeScript to JavaScript before it is compiled.
 //!
 //! [`WORKER_ARG`]: mcp_v8_shared::WORKER_ARG
 //! [`WORKER_IPC_FD`]: mcp_v8_shared::WORKER_IPC_FD
@@ -14,6 +15,7 @@
 pub mod isolate;
 pub mod sandbox;
 pub mod serve;
+pub mod typescript;
 
 /// Runs the worker until its supervisor says `Shutdown` or goes away, then
 /// exits the process. Must be called while the process is single-threaded.

@@ -173,6 +173,54 @@ fn js_workload_survives_seal() {
     child.exit_cleanly();
 }
 
+/// TypeScript through both stripper modes and its error paths, as (what,
+/// source, expected reply), in a sealed child whose stripper was never
+/// used before sealing: stripping needs no syscall beyond the allowlist.
+const TS_WORKLOAD: &[(&str, &str, Result<&str, &str>)] = &[
+    (
+        "strip-only",
+        "interface P { x: number }\nconst p: P = { x: 2 } as P;\np.x * 21",
+        Ok("42"),
+    ),
+    (
+        "enum (transform)",
+        "enum E { A = 1, B }\nnamespace N { export const k: number = 3 }\nE.B * N.k",
+        Ok("6"),
+    ),
+    (
+        "parameter property",
+        "class C { constructor(public v: number) {} }\nnew C(5).v",
+        Ok("5"),
+    ),
+    (
+        "syntax error",
+        "let x: number = ;",
+        Err("SyntaxError: Expression expected at script.ts:1:17"),
+    ),
+    (
+        "decorator",
+        "@d class K {}",
+        Err("SyntaxError: decorators are not supported"),
+    ),
+];
+
+fn typescript_strips_after_seal() {
+    let mut child = Child::spawn("sealed");
+    for (what, source, expected) in TS_WORKLOAD {
+        match (child.ts(source), expected) {
+            (Reply::Ok(value), Ok(want)) => assert_eq!(value, *want, "{what}"),
+            (Reply::Err(text), Err(want)) => assert!(text.starts_with(want), "{what}: {text}"),
+            (other, _) => panic!("{what}: {other:?}\n{}", child.post_mortem()),
+        }
+    }
+    // Deep nesting runs on the stripper's own stack (mmap after sealing).
+    match child.ts(&format!("{}0", "!".repeat(5001))) {
+        Reply::Ok(value) => assert_eq!(value, "true"),
+        other => panic!("deep nesting: {other:?}\n{}", child.post_mortem()),
+    }
+    child.exit_cleanly();
+}
+
 fn isolates_created_after_seal() {
     // The engine builds a fresh isolate per execution, after sealing.
     let mut child = Child::spawn("sealed");
@@ -334,6 +382,7 @@ fn main() {
         ("layers_and_proc_status", layers_and_proc_status),
         ("js_workload_survives_seal", js_workload_survives_seal),
         ("isolates_created_after_seal", isolates_created_after_seal),
+        ("typescript_strips_after_seal", typescript_strips_after_seal),
         #[cfg(feature = "attack-hooks")]
         ("attacks_die_of_sigsys", attacks_die_of_sigsys),
         #[cfg(feature = "attack-hooks")]

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mcp_v8_shared::ExecRequest;
+use mcp_v8_shared::{ExecRequest, Language};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -39,8 +39,10 @@ use crate::store::{RunStatus, StoreError};
 /// forward it to the node that owns its session.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExecJob {
-    /// JavaScript source.
+    /// Source text.
     pub code: String,
+    /// What `code` is written in (JavaScript unless asked otherwise).
+    pub language: Language,
     /// Deadline in ms; the server's `--execution-timeout` when absent.
     pub timeout_ms: Option<u64>,
     /// JS heap limit in MiB; `--heap-memory-max` when absent.
@@ -323,6 +325,7 @@ impl ExecService {
         Ok(ExecRequest {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             code: job.code.clone(),
+            language: job.language,
             timeout_ms,
             heap_mb,
             max_output_bytes: config.max_output_bytes,

@@ -1,4 +1,5 @@
-//! `POST /api/exec`: run JavaScript, given as JSON or as a raw script body.
+//! `POST /api/exec`: run JavaScript or TypeScript, given as JSON or as a
+//! raw script body.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::State;
@@ -9,13 +10,16 @@ use serde::Deserialize;
 use super::error::AppError;
 use super::AppState;
 use crate::exec::{ExecJob, ExecReport};
+use mcp_v8_shared::Language;
 
 /// The JSON body of `POST /api/exec`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExecBody {
-    /// JavaScript source.
+    /// Source text.
     code: String,
+    /// `javascript` (default) or `typescript`.
+    language: Option<String>,
     /// Deadline in milliseconds.
     timeout_ms: Option<u64>,
     /// JS heap limit in MiB.
@@ -29,7 +33,7 @@ struct ExecBody {
 /// How the body is to be read, from its content type.
 enum BodyKind {
     Json,
-    Script,
+    Script(Language),
 }
 
 fn body_kind(headers: &HeaderMap) -> Result<BodyKind, AppError> {
@@ -45,7 +49,12 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, AppError> {
         .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Ok(BodyKind::Json),
-        "text/javascript" | "application/javascript" | "text/plain" => Ok(BodyKind::Script),
+        "text/javascript" | "application/javascript" | "text/plain" => {
+            Ok(BodyKind::Script(Language::JavaScript))
+        }
+        "application/typescript" | "text/typescript" | "application/x-typescript" => {
+            Ok(BodyKind::Script(Language::TypeScript))
+        }
         "" => Err(unsupported("no content type")),
         other => Err(unsupported(other)),
     }
@@ -57,7 +66,7 @@ fn unsupported(what: &str) -> AppError {
         "unsupported_media_type",
         format!(
             "{what}: send application/json {{\"code\": ...}} or the script itself as \
-             text/javascript or text/plain"
+             text/javascript, text/plain or (TypeScript) application/typescript"
         ),
     )
 }
@@ -86,6 +95,7 @@ pub async fn post_exec(
             let body: ExecBody = serde_json::from_slice(&bytes).map_err(json_error)?;
             ExecJob {
                 code: body.code,
+                language: language(body.language.as_deref())?,
                 timeout_ms: body.timeout_ms,
                 heap_mb: body.heap_mb,
                 session: body.session,
@@ -93,17 +103,31 @@ pub async fn post_exec(
                 ..ExecJob::default()
             }
         }
-        BodyKind::Script => {
+        BodyKind::Script(language) => {
             let code = String::from_utf8(bytes.to_vec()).map_err(|_| {
                 AppError::bad_request("invalid_encoding", "the script body is not valid UTF-8")
             })?;
             ExecJob {
                 code,
+                language,
                 ..ExecJob::default()
             }
         }
     };
     Ok(Json(state.exec.run(job).await?))
+}
+
+/// The `language` field: absent means JavaScript; an unknown name is 400.
+fn language(name: Option<&str>) -> Result<Language, AppError> {
+    let Some(name) = name else {
+        return Ok(Language::JavaScript);
+    };
+    Language::parse(name).ok_or_else(|| {
+        AppError::bad_request(
+            "invalid_language",
+            format!("unknown language {name:?}: use \"javascript\" (default) or \"typescript\""),
+        )
+    })
 }
 
 /// Maps a serde_json error to 400 (syntax) or 422 (wrong shape).

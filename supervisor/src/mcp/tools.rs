@@ -20,15 +20,23 @@ use super::output::{tool_result, RunJsOutput};
 use super::progress::ProgressTicker;
 use super::McpServer;
 use crate::exec::ExecJob;
+use mcp_v8_shared::Language;
 
 /// Arguments of `run_js`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunJsArgs {
-    /// JavaScript source. Runs as a script with top-level await; the value of
-    /// the last expression is returned as `result`. Use console.log for
-    /// intermediate output.
+    /// JavaScript (or, with `language: "typescript"`, TypeScript) source.
+    /// Runs as a script with top-level await; the value of the last
+    /// expression is returned as `result`. Use console.log for intermediate
+    /// output.
     pub code: String,
+    /// Language of `code`: `javascript` (the default) or `typescript`.
+    /// TypeScript types are stripped, never checked; enums and namespaces
+    /// work, decorators do not; error positions are those of the
+    /// TypeScript source.
+    #[serde(default)]
+    pub language: Option<ScriptLanguage>,
     /// Name of a session to run in (1 to 128 characters of A-Z a-z 0-9 . _
     /// : -; created on first use). Global variables, functions and objects
     /// from earlier successful runs of the session are still there, and a
@@ -48,10 +56,30 @@ pub struct RunJsArgs {
     pub timeout_ms: Option<u64>,
 }
 
+/// The `language` argument of `run_js`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScriptLanguage {
+    /// JavaScript, run as it is.
+    Javascript,
+    /// TypeScript: types stripped (not checked), then run as JavaScript.
+    Typescript,
+}
+
+impl From<ScriptLanguage> for Language {
+    fn from(language: ScriptLanguage) -> Language {
+        match language {
+            ScriptLanguage::Javascript => Language::JavaScript,
+            ScriptLanguage::Typescript => Language::TypeScript,
+        }
+    }
+}
+
 const RUN_JS_DESCRIPTION: &str = "Run JavaScript in a sandboxed V8 isolate and return what it \
 printed and the value of its last expression. \
 Supports modern JavaScript, top-level await, Promises and setTimeout/setInterval; console.* \
-output is captured as `stdout`. There is no network, file system or module loading: put all \
+output is captured as `stdout`. TypeScript runs too with `language: \"typescript\"` (types \
+are stripped, not checked). There is no network, file system or module loading: put all \
 data the script needs into `code`. \
 Without `session` or `heap` every call starts from a fresh, empty global scope. With \
 `session: \"name\"` globals persist between calls of that session (e.g. first call \
@@ -85,6 +113,7 @@ impl McpServer {
     ) -> ToolAnswer {
         let RunJsArgs {
             code,
+            language,
             session,
             heap,
             timeout_ms,
@@ -99,6 +128,7 @@ impl McpServer {
             .map(|token| ProgressTicker::start(context.peer.clone(), token, deadline_ms));
         let job = ExecJob {
             code,
+            language: language.map_or(Language::JavaScript, Language::from),
             timeout_ms,
             session,
             heap,

@@ -136,6 +136,7 @@ impl Engine {
         let req = ExecRequest {
             id: 0,
             code: crate::sandbox::WARM_UP_SCRIPT.to_string(),
+            language: mcp_v8_shared::Language::JavaScript,
             timeout_ms: 10_000,
             heap_mb: self.default_heap_mb,
             max_output_bytes: 0,

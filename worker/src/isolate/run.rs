@@ -1,7 +1,7 @@
-//! One execution inside a prepared isolate: compile (with the top-level
-//! `await` rewrite), run, the event loop (microtasks, platform tasks,
-//! timers), and turning the completion value or the failure into the
-//! response.
+//! One execution inside a prepared isolate: strip TypeScript (see
+//! `crate::typescript`), compile (with the top-level `await` rewrite),
+//! run, the event loop (microtasks, platform tasks, timers), and turning
+//! the completion value or the failure into the response.
 //!
 //! Event loop: run microtasks to completion; stop on an uncaught exception
 //! or an unhandled rejection; pump V8's foreground tasks; then fire the
@@ -25,7 +25,7 @@ use super::watchdog::Watchdog;
 type Tc<'a, 'b, 's, 'i> = v8::PinnedRef<'a, v8::TryCatch<'b, 's, v8::HandleScope<'i>>>;
 
 /// Resource name of the script in stack traces.
-const SCRIPT_NAME: &str = "script.js";
+const SCRIPT_NAME: &str = crate::typescript::JS_SCRIPT_NAME;
 
 /// Why a run stopped without a value.
 enum Stop {
@@ -65,6 +65,16 @@ pub(crate) fn run(
             output: Output::default(),
         };
     };
+    // TypeScript is stripped here, behind the sandbox, before compiling.
+    let prepared = match crate::typescript::prepare(&req.code, req.language) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            return Finished {
+                outcome: Err(ExecError::Exception(e)),
+                output: Output::default(),
+            }
+        }
+    };
     isolate.set_slot(RunState::new(req.max_output_bytes));
     watchdog.arm(isolate.thread_safe_handle(), deadline);
     let result = {
@@ -73,7 +83,7 @@ pub(crate) fn run(
         let scope = &mut v8::ContextScope::new(scope, local);
         let scope: &mut PinScope = scope;
         v8::tc_scope!(let tc, scope);
-        let result = execute(tc, &req.code, deadline, platform, result_budget);
+        let result = execute(tc, prepared.code(), deadline, platform, result_budget);
         match result {
             Ok(value) if req.snapshot => {
                 settle_for_snapshot(tc, deadline, platform).map(|()| value)
@@ -90,7 +100,7 @@ pub(crate) fn run(
         .remove_slot::<RunState>()
         .map(|state| state.output)
         .unwrap_or_default();
-    let outcome = if holder.heap_guard.was_hit() {
+    let mut outcome = if holder.heap_guard.was_hit() {
         Err(ExecError::MemoryLimit { heap_mb })
     } else {
         match result {
@@ -105,6 +115,9 @@ pub(crate) fn run(
             }),
         }
     };
+    if let Err(e) = outcome.as_mut() {
+        prepared.remap(e);
+    }
     Finished { outcome, output }
 }
 
@@ -224,7 +237,10 @@ fn caught(tc: &mut Tc) -> Stop {
     };
     let location = tc.message().and_then(|m| {
         let line = m.get_line_number(tc)?;
-        Some(format!("{SCRIPT_NAME}:{line}:{}", m.get_start_column() + 1))
+        // V8 gives -1 (here usize::MAX) when it has no column, e.g. for a
+        // stack overflow while parsing.
+        let column = m.get_start_column().checked_add(1)?;
+        Some(format!("{SCRIPT_NAME}:{line}:{column}"))
     });
     let mut e = exception_of(tc, exception);
     tc.reset();

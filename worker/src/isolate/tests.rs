@@ -30,6 +30,7 @@ fn request(code: &str) -> ExecRequest {
     ExecRequest {
         id: 7,
         code: code.to_string(),
+        language: mcp_v8_shared::Language::JavaScript,
         timeout_ms: 2000,
         heap_mb: HEAP_MB,
         max_output_bytes: 64 * 1024,

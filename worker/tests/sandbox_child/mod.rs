@@ -6,6 +6,8 @@
 //!
 //! - child -> `ready <n>` then `n` lines `layer <name> <0|1> <detail>`;
 //! - `js <len>\n<code>` -> `ok <completion value>` / `err <exception>`;
+//! - `ts <len>\n<code>` -> the same for TypeScript, stripped by
+//!   `mcp_v8_worker::typescript` after sealing (no warm-up of the stripper);
 //! - `fresh_isolate` -> runs `6 * 7` in a new isolate, then drops it;
 //! - `attack <name>` -> `ok <text>` / `err <text>` (feature attack-hooks);
 //! - `sched` -> scheduling parameters of the main and watchdog threads;
@@ -20,8 +22,8 @@ use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 
-use mcp_v8_shared::{SandboxMode, WorkerConfig, WORKER_IPC_FD};
-use mcp_v8_worker::sandbox;
+use mcp_v8_shared::{Language, SandboxMode, WorkerConfig, WORKER_IPC_FD};
+use mcp_v8_worker::{sandbox, typescript};
 
 /// Runs the child in `mode` (`sealed`, `debug`, `off`, `oom`); never returns.
 pub fn main(mode: &str) -> ! {
@@ -115,6 +117,14 @@ pub fn main(mode: &str) -> ! {
             while v8::Platform::pump_message_loop(&platform, scope, false) {}
             scope.perform_microtask_checkpoint();
             result
+        } else if let Some(len) = line.strip_prefix("ts ") {
+            let mut code = vec![0; len.parse().expect("ts length")];
+            input.read_exact(&mut code).expect("ts code");
+            let code = String::from_utf8_lossy(&code);
+            match typescript::prepare(&code, Language::TypeScript) {
+                Ok(prepared) => run_js(scope, prepared.code()),
+                Err(e) => Err(format!("{}: {}", e.name, e.message)),
+            }
         } else if line == "sched" {
             let (reply, answer) = mpsc::channel();
             stop_watchdog.send(reply).expect("watchdog alive");

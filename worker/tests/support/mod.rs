@@ -102,6 +102,12 @@ impl Child {
         self.reply()
     }
 
+    /// Strips TypeScript in the child, then runs it.
+    pub fn ts(&mut self, code: &str) -> Reply {
+        self.send(format!("ts {}\n{code}", code.len()).as_bytes());
+        self.reply()
+    }
+
     /// Sends a command line and returns the reply.
     pub fn command(&mut self, line: &str) -> Reply {
         self.send(format!("{line}\n").as_bytes());
