@@ -39,6 +39,7 @@ pub(crate) fn table() -> Vec<(&'static str, FunctionCallback)> {
         ("inspect", misc::inspect.map_fn_to()),
         ("group", misc::group.map_fn_to()),
         ("weakTimer", super::super::timers::weak_timer.map_fn_to()),
+        ("glue", super::load_glue.map_fn_to()),
     ]
 }
 

@@ -5,7 +5,6 @@
 // to the next run); the group indentation is per run.
 
 {
-  const con = global.console;
   const LOG = 0, WARN = 2, ERROR = 3;
   const counts = new Map();
   const timers = new Map();
@@ -111,17 +110,17 @@
       }
     }
     const row = (r) => {
-      let out = '│ ';
+      let out = '\u2502 ';
       for (let i = 0; i < r.length; i++) {
         out += r[i] + ' '.repeat(widths[i] - width(r[i]));
-        if (i !== r.length - 1) out += ' │ ';
+        if (i !== r.length - 1) out += ' \u2502 ';
       }
-      return `${out} │`;
+      return `${out} \u2502`;
     };
-    const divider = widths.map((w) => '─'.repeat(w + 2));
-    let out = `┌${divider.join('┬')}┐\n${row(head)}\n├${divider.join('┼')}┤\n`;
+    const divider = widths.map((w) => '\u2500'.repeat(w + 2));
+    let out = `\u250c${divider.join('\u252c')}\u2510\n${row(head)}\n\u251c${divider.join('\u253c')}\u2524\n`;
     for (const r of rows) out += `${row(r)}\n`;
-    return `${out}└${divider.join('┴')}┘`;
+    return `${out}\u2514${divider.join('\u2534')}\u2518`;
   }
   method('table', function table(data, properties = undefined) {
     if (properties !== undefined && !Array.isArray(properties)) {

@@ -1,11 +1,11 @@
 // Shared helpers of the web glue, and DOMException. Every glue file is a
-// fragment of one function body `(ops) => { ... }`: names declared here are
+// fragment of one function body `(ops, con, enqueueMicrotask) => { ... }`: names declared here are
 // visible to the others and to nothing else.
 
 const global = globalThis;
-// Captured at start-up, so that scripts replacing the globals do not
+// `enqueueMicrotask` and `con` (the console) are parameters of the glue,
+// captured at start-up, so that scripts replacing the globals do not
 // change how the glue behaves.
-const enqueueMicrotask = globalThis.queueMicrotask;
 const { defineProperty, freeze } = Object;
 const AsyncIteratorPrototype = Object.getPrototypeOf(
   Object.getPrototypeOf(async function* () {}).prototype);
