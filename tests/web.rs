@@ -241,6 +241,7 @@ fn streams_back_pressure_cancellation_and_compression() {
             ("(async () => { const z = await gz('x'.repeat(300000), 'gzip'); const chunks = await collect(new Blob([z]).stream().pipeThrough(new DecompressionStream('gzip'))); return [chunks.length > 1, chunks.reduce((n, c) => n + c.length, 0)] })()", json!([true, 300000])),
             ("(async () => { const z = await gz('truncated data', 'gzip'); return ungz(z.slice(0, 12), 'gzip') })()", json!("threw TypeError: The compressed data is invalid: incomplete deflate stream")),
             ("ungz(new Uint8Array([1, 2, 3, 4]), 'deflate').then(() => 'no error', (e) => e.name)", json!("TypeError")),
+            ("(async () => { const z = await gz('abc', 'gzip'); return ungz(new Uint8Array([...z, 1, 2]), 'gzip') })()", json!("threw TypeError: Junk found after the end of the compressed data")),
             ("new CompressionStream('brotli')", json!("threw TypeError: Failed to construct 'CompressionStream': Unsupported compression format: 'brotli'")),
         ],
     );

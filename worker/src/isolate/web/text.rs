@@ -174,7 +174,7 @@ pub(super) fn atob(scope: &mut PinScope, a: FunctionCallbackArguments, mut rv: R
         .bytes()
         .filter(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
         .collect();
-    if data.len() % 4 == 0 {
+    if data.len().is_multiple_of(4) {
         for _ in 0..2 {
             if data.last() == Some(&b'=') {
                 data.pop();
