@@ -211,3 +211,27 @@ pub(super) fn btoa(scope: &mut PinScope, a: FunctionCallbackArguments, mut rv: R
     let out = base64::engine::general_purpose::STANDARD.encode(bytes);
     rv.set(args::js_str(scope, &out));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incomplete_tails() {
+        let cases: [(&'static Encoding, &[u8], usize); 10] = [
+            (UTF_8, b"abc", 0),
+            (UTF_8, &[0x61, 0xe2, 0x82], 2),
+            (UTF_8, &[0xe2, 0x82, 0xac], 0),
+            (UTF_8, &[0xf0, 0x9f, 0x98], 3),
+            (UTF_8, &[0xf0, 0x9f, 0x98, 0x80], 0),
+            (UTF_8, &[0x80, 0x80, 0x80, 0x80], 0),
+            (UTF_16LE, &[0x41, 0x00, 0x3d], 1),
+            (UTF_16LE, &[0x3d, 0xd8], 2),
+            (UTF_16BE, &[0xd8, 0x3d, 0xde], 3),
+            (encoding_rs::WINDOWS_1252, &[0xe9], 0),
+        ];
+        for (enc, bytes, want) in cases {
+            assert_eq!(incomplete_tail(enc, bytes), want, "{} {bytes:?}", enc.name());
+        }
+    }
+}
