@@ -88,6 +88,11 @@ pub struct WorkerConfig {
     /// Nice value the worker runs at (0-19): the supervisor stays ahead of
     /// JavaScript in the CPU queue.
     pub nice: i32,
+    /// Whether scripts get the web platform globals (URL, fetch-less
+    /// Request/Response, streams, crypto...) from the worker's startup
+    /// snapshot; `false` gives plain V8 plus console and timers (the
+    /// benchmarks' A/B baseline).
+    pub web_globals: bool,
 }
 
 /// One layer of the sandbox and whether it is in force.

@@ -1,7 +1,8 @@
 //! The native globals every context gets (`console`, timers,
 //! `queueMicrotask`, and with the
 //! `attack-hooks` feature `__attack`), and the one static list of native
-//! callbacks that snapshots need.
+//! callbacks that snapshots need (these plus the web platform ops of
+//! `web::ops`, which the web glue holds in a closure).
 //!
 //! Invariant: every function installed here appears in
 //! [`external_references`], and that list is used, in the same order, when
@@ -44,6 +45,11 @@ pub(crate) fn external_references() -> Cow<'static, [ExternalReference]> {
                 message: on_message,
             },
         ];
+        // The web platform ops (`web::ops`), after the original five so
+        // that heaps stored before them still resolve.
+        for (_, function) in super::web::ops::table() {
+            refs.push(ExternalReference { function });
+        }
         #[cfg(feature = "attack-hooks")]
         refs.push(ExternalReference {
             function: attack.map_fn_to(),

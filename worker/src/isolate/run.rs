@@ -6,7 +6,8 @@
 //! Event loop: run microtasks to completion; stop on an uncaught exception
 //! or an unhandled rejection; pump V8's foreground tasks; then fire the
 //! earliest due timer, or sleep until it is due (never past the deadline);
-//! repeat until no timer is left. The completion value, if a promise, is
+//! repeat until no timer is left (weak timers, from `AbortSignal.timeout`,
+//! count only while the script's result promise is pending). The completion value, if a promise, is
 //! then read: fulfilled -> its value, rejected -> an exception, still
 //! pending -> `Promise { <pending> }`.
 
@@ -300,7 +301,13 @@ fn event_loop(
         if pumped {
             continue;
         }
-        let Some(due) = tc.get_slot::<RunState>().and_then(|s| s.timers.next_due()) else {
+        // Weak timers (`AbortSignal.timeout`) keep the run alive only
+        // while the script's own promise waits.
+        let waiting = result.is_some_and(|p| p.state() == v8::PromiseState::Pending);
+        let Some(due) = tc
+            .get_slot::<RunState>()
+            .and_then(|s| s.timers.next_due(waiting))
+        else {
             return Ok(());
         };
         let now = Instant::now();
@@ -332,6 +339,7 @@ fn fire_timer(tc: &mut Tc, now: Instant) -> Result<(), Stop> {
                 callback: timer.callback.clone(),
                 args: timer.args.clone(),
                 repeat: timer.repeat,
+                weak: timer.weak,
             },
         );
     }

@@ -279,7 +279,12 @@ pub static ENTRIES: &[Entry] = &[
     entry!(exit, Any, Allow, "a thread ends"),
     entry!(exit_group, Any, Allow, "the worker exits"),
     // --- Entropy: Math.random seeds, hash seeds, ASLR of V8's own ranges.
-    entry!(getrandom, Any, Allow, "V8 and std random seeds"),
+    entry!(
+        getrandom,
+        Any,
+        Allow,
+        "V8 and std random seeds, crypto.getRandomValues"
+    ),
     // --- Thread names and names of anonymous mappings.
     entry!(
         prctl,
