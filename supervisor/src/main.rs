@@ -8,6 +8,7 @@
 
 mod config;
 mod exec;
+mod host;
 mod http;
 mod mcp;
 mod metrics;
@@ -145,11 +146,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(cluster) => Some(start_cluster(&config, cluster, &stores, shutdown.clone()).await?),
         None => None,
     };
+    let host = Arc::new(
+        host::HostServices::new(config.host.clone(), metrics.clone())
+            .context("cannot set up fetch and modules")?,
+    );
     let exec = Arc::new(ExecService::new(
         config.clone(),
         pool.clone(),
         stores,
         metrics.clone(),
+        host,
     ));
 
     let result = match config.http_port {

@@ -21,6 +21,13 @@ struct ClassLabel {
     class: &'static str,
 }
 
+/// Label for host calls by kind and result.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HostLabel {
+    kind: &'static str,
+    result: &'static str,
+}
+
 /// Every metric the supervisor exports.
 pub struct Metrics {
     /// The registry that renders them.
@@ -33,6 +40,12 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// `mcp_v8_worker_restarts_total{class}`: worker exits by class.
     worker_exits: Family<ClassLabel, Counter>,
+    /// `mcp_v8_host_calls_total{kind, result}`: fetches and module loads.
+    host_calls: Family<HostLabel, Counter>,
+    /// `mcp_v8_fetch_response_bytes_total`: body bytes fetched.
+    fetch_bytes: Counter,
+    /// `mcp_v8_fetch_duration_seconds`: one fetch, redirects included.
+    fetch_duration: Histogram,
 }
 
 impl Metrics {
@@ -63,12 +76,33 @@ impl Metrics {
             "Worker processes replaced, by how they ended",
             worker_exits.clone(),
         );
+        let host_calls = Family::<HostLabel, Counter>::default();
+        registry.register(
+            "host_calls",
+            "Host calls (fetch, module) by result",
+            host_calls.clone(),
+        );
+        let fetch_bytes = Counter::default();
+        registry.register(
+            "fetch_response_bytes",
+            "Response body bytes returned by fetch",
+            fetch_bytes.clone(),
+        );
+        let fetch_duration = Histogram::new(exponential_buckets(0.000_25, 2.0, 18));
+        registry.register(
+            "fetch_duration_seconds",
+            "Latency of one fetch, redirects included",
+            fetch_duration.clone(),
+        );
         Metrics {
             registry,
             executions,
             duration,
             queue_depth,
             worker_exits,
+            host_calls,
+            fetch_bytes,
+            fetch_duration,
         }
     }
 
@@ -85,6 +119,19 @@ impl Metrics {
                 class: class.as_str(),
             })
             .inc();
+    }
+
+    /// Records one host call; `result` is `ok` or an error class.
+    pub fn host_call(&self, kind: &'static str, result: &'static str) {
+        self.host_calls
+            .get_or_create(&HostLabel { kind, result })
+            .inc();
+    }
+
+    /// Records one completed fetch.
+    pub fn fetch(&self, bytes: u64, seconds: f64) {
+        self.fetch_bytes.inc_by(bytes);
+        self.fetch_duration.observe(seconds);
     }
 
     /// Renders the Prometheus text exposition format.

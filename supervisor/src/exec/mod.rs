@@ -15,6 +15,7 @@
 mod report;
 mod stores;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 pub use stores::{Deleted, SessionDoc, Stores};
 
 use crate::config::Config;
+use crate::host::{FetchRecord, HostServices, RunHost};
 use crate::metrics::Metrics;
 use crate::pool::{JobOutcome, PoolError, WorkerPool};
 use crate::store::{HeapHash, RunStatus, SessionEntry, SessionName, StoreError};
@@ -47,6 +49,10 @@ pub struct ExecJob {
     pub heap: Option<String>,
     /// Cancelling this token stops the execution (MCP cancellation).
     pub cancel: CancellationToken,
+    /// Hosts this run may fetch from, narrowing the server's `--allow-net`.
+    pub allow_net: Option<Vec<String>>,
+    /// In-request ES modules: relative path -> source.
+    pub modules: HashMap<String, String>,
 }
 
 /// Final status of an execution.
@@ -132,6 +138,9 @@ pub struct ExecReport {
     /// The session the run belonged to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// The fetches the run made, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fetches: Vec<FetchRecord>,
 }
 
 /// Why a job was refused before or instead of running.
@@ -161,6 +170,8 @@ pub struct ExecService {
     metrics: Arc<Metrics>,
     /// Source of execution ids.
     next_id: AtomicU64,
+    /// Fetch and module services.
+    host: Arc<HostServices>,
 }
 
 impl ExecService {
@@ -170,6 +181,7 @@ impl ExecService {
         pool: WorkerPool,
         stores: Stores,
         metrics: Arc<Metrics>,
+        host: Arc<HostServices>,
     ) -> Self {
         ExecService {
             config,
@@ -177,6 +189,7 @@ impl ExecService {
             stores,
             metrics,
             next_id: AtomicU64::new(1),
+            host,
         }
     }
 
@@ -194,18 +207,19 @@ impl ExecService {
     pub async fn run(&self, job: ExecJob) -> Result<ExecReport, ExecServiceError> {
         let started = Instant::now();
         let mut request = self.request_for(&job)?;
+        let host = self.run_host(&job, request.id)?;
         let mut report = match (&job.session, &job.heap) {
             (Some(_), Some(_)) => {
                 return Err(ExecServiceError::InvalidRequest(
                     "give either `session` or `heap`, not both".into(),
                 ))
             }
-            (None, None) => self.dispatch(request, &job.cancel).await?.0,
+            (None, None) => self.dispatch(request, &job.cancel, &host).await?.0,
             (None, Some(hash)) => {
                 let hash = HeapHash::parse(hash).map_err(StoreError::from)?;
                 request.heap = Some(self.stores.load(hash).await?);
                 request.snapshot = true;
-                let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
+                let (mut report, heap) = self.dispatch(request, &job.cancel, &host).await?;
                 if let Some(bytes) = heap {
                     report.heap = Some(self.stores.save(bytes).await?.to_string());
                 }
@@ -219,7 +233,7 @@ impl ExecService {
                 request.snapshot = true;
                 let code_sha256 = hex::encode(Sha256::digest(job.code.as_bytes()));
                 let started_at = crate::store::now_unix_ms();
-                let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
+                let (mut report, heap) = self.dispatch(request, &job.cancel, &host).await?;
                 let entry = SessionEntry {
                     index: 0,
                     input_heap: input,
@@ -235,6 +249,7 @@ impl ExecService {
                 report
             }
         };
+        report.fetches = host.fetch_log();
         let elapsed = started.elapsed();
         report.duration_ms = elapsed.as_secs_f64() * 1000.0;
         self.metrics
@@ -248,10 +263,11 @@ impl ExecService {
         &self,
         request: ExecRequest,
         cancel: &CancellationToken,
+        host: &Arc<RunHost>,
     ) -> Result<(ExecReport, Option<Vec<u8>>), ExecServiceError> {
         let (timeout_ms, heap_mb, snapshot) =
             (request.timeout_ms, request.heap_mb, request.snapshot);
-        let pending = self.pool.submit(request, cancel.clone())?;
+        let pending = self.pool.submit(request, cancel.clone(), host.clone())?;
         let done = pending.await.map_err(|_| ExecServiceError::Dropped)?;
         Ok(match done.outcome {
             JobOutcome::Completed(mut response) => {
@@ -263,6 +279,27 @@ impl ExecService {
                 None,
             ),
         })
+    }
+
+    /// The run's host-call context: its narrowed policy and modules.
+    fn run_host(&self, job: &ExecJob, id: u64) -> Result<Arc<RunHost>, ExecServiceError> {
+        let narrow = match &job.allow_net {
+            None => None,
+            Some(list) => Some(
+                HostServices::run_layer(list)
+                    .map_err(|e| ExecServiceError::InvalidRequest(format!("allow_net: {e}")))?,
+            ),
+        };
+        let total: usize = job.modules.values().map(String::len).sum();
+        if total as u64 > self.config.max_code_bytes {
+            return Err(ExecServiceError::CodeTooLarge {
+                len: total as u64,
+                max: self.config.max_code_bytes,
+            });
+        }
+        RunHost::new(self.host.clone(), id, narrow, job.modules.clone())
+            .map(Arc::new)
+            .map_err(ExecServiceError::InvalidRequest)
     }
 
     /// Checks limits and builds the wire request.

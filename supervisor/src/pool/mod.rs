@@ -24,6 +24,7 @@ pub use cgroup::{CgroupStatus, WorkerCgroup};
 pub use exit_class::ExitClass;
 pub use status::{resident_bytes, WorkerState, WorkerStatus};
 
+use crate::host::RunHost;
 use crate::metrics::Metrics;
 
 /// One execution waiting for, or running on, a worker.
@@ -34,6 +35,8 @@ pub struct Job {
     pub cancel: CancellationToken,
     /// Where the result goes.
     pub reply: oneshot::Sender<JobResult>,
+    /// Answers the job's host calls (fetch, modules).
+    pub host: Arc<RunHost>,
 }
 
 /// What became of a job.
@@ -138,12 +141,14 @@ impl WorkerPool {
         &self,
         request: ExecRequest,
         cancel: CancellationToken,
+        host: Arc<RunHost>,
     ) -> Result<oneshot::Receiver<JobResult>, PoolError> {
         let (reply, result) = oneshot::channel();
         let job = Job {
             request,
             cancel,
             reply,
+            host,
         };
         match self.queue.try_send(job) {
             Ok(()) => {

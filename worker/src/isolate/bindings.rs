@@ -1,7 +1,7 @@
 //! The native globals every context gets (`console`, timers,
-//! `queueMicrotask`, and with the
-//! `attack-hooks` feature `__attack`), and the one static list of native
-//! callbacks that snapshots need.
+//! `queueMicrotask`, `fetch` through its JavaScript half `fetch.js`, and
+//! with the `attack-hooks` feature `__attack`), and the one static list of
+//! native callbacks that snapshots need.
 //!
 //! Invariant: every function installed here appears in
 //! [`external_references`], and that list is used, in the same order, when
@@ -14,6 +14,8 @@ use std::sync::OnceLock;
 use v8::{ExternalReference, Local, MapFnTo, PinScope};
 
 use super::console::{console_method, METHODS};
+use super::fetch::{fetch_abort, fetch_start, FETCH_JS};
+use super::modules::import_fulfilled;
 use super::run::on_message;
 use super::timers::{clear_timer, queue_microtask, set_timer, ONE_SHOT, REPEAT};
 
@@ -37,6 +39,15 @@ pub(crate) fn external_references() -> Cow<'static, [ExternalReference]> {
             },
             ExternalReference {
                 function: queue_microtask.map_fn_to(),
+            },
+            ExternalReference {
+                function: fetch_start.map_fn_to(),
+            },
+            ExternalReference {
+                function: fetch_abort.map_fn_to(),
+            },
+            ExternalReference {
+                function: import_fulfilled.map_fn_to(),
             },
             // The message listener lives in the heap's listener list, so a
             // snapshot refers to it too.
@@ -84,7 +95,7 @@ fn set<'s>(
 
 /// Installs the native globals into the current context of `scope`
 /// (fresh or restored from a snapshot; existing bindings are replaced).
-pub(crate) fn install(scope: &PinScope) {
+pub(crate) fn install(scope: &mut PinScope) {
     let global = scope.get_current_context().global(scope);
     let console = v8::Object::new(scope);
     for (i, (name, _)) in METHODS.iter().enumerate() {
@@ -112,9 +123,32 @@ pub(crate) fn install(scope: &PinScope) {
     if let Some(f) = native(scope, queue_microtask, 0) {
         set(scope, global, "queueMicrotask", f.into());
     }
+    install_fetch(scope);
     #[cfg(feature = "attack-hooks")]
     if let Some(f) = native(scope, attack, 0) {
         set(scope, global, "__attack", f.into());
+    }
+}
+
+/// Runs `fetch.js` with the fetch natives (it defines `fetch`). A failure
+/// is reported on stderr: the context then has no `fetch`.
+fn install_fetch(scope: &mut PinScope) {
+    v8::tc_scope!(let tc, scope);
+    let installed = (|| {
+        let source = v8::String::new(tc, FETCH_JS)?;
+        let script = v8::Script::compile(tc, source, None)?;
+        let function = Local::<v8::Function>::try_from(script.run(tc)?).ok()?;
+        let start = native(tc, fetch_start, 0)?;
+        let abort = native(tc, fetch_abort, 0)?;
+        let this = v8::undefined(tc).into();
+        function.call(tc, this, &[start.into(), abort.into()])
+    })();
+    if installed.is_none() {
+        let why = tc
+            .exception()
+            .map(|e| e.to_rust_string_lossy(tc))
+            .unwrap_or_else(|| "terminated".into());
+        eprintln!("mcp-v8 worker: cannot install fetch: {why}");
     }
 }
 
