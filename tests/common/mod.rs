@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod stub;
+
 /// A running server.
 pub struct Server {
     /// `http://127.0.0.1:<port>`.

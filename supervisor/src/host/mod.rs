@@ -50,8 +50,12 @@ pub struct FetchRecord {
     pub error: Option<String>,
 }
 
-/// Most module loads one execution may ask for.
-const MAX_MODULE_CALLS: u32 = 2_000;
+/// Most module resolutions one execution may ask for (a big package such
+/// as lodash-es needs a few thousand).
+const MAX_MODULE_CALLS: u32 = 50_000;
+
+/// Most module resolutions that may fail in one execution.
+const MAX_FAILED_IMPORTS: u32 = 1_000;
 
 /// Most fetch records kept per execution (later ones are counted only).
 const MAX_FETCH_RECORDS: usize = 1000;
@@ -115,6 +119,8 @@ pub struct RunHost {
     fetches: AtomicU32,
     /// Module loads asked for.
     module_calls: AtomicU32,
+    /// Module loads that failed.
+    module_failures: AtomicU32,
     /// What the report lists.
     log: Mutex<Vec<FetchRecord>>,
 }
@@ -140,6 +146,7 @@ impl RunHost {
             deadline: OnceLock::new(),
             fetches: AtomicU32::new(0),
             module_calls: AtomicU32::new(0),
+            module_failures: AtomicU32::new(0),
             log: Mutex::new(Vec::new()),
         })
     }
@@ -179,18 +186,25 @@ impl RunHost {
                 result.map(HostAnswer::Fetch)
             }
             HostCallKind::Module(request) => {
-                let result =
-                    if self.module_calls.fetch_add(1, Ordering::Relaxed) >= MAX_MODULE_CALLS {
-                        Err(host_error(
-                            HostErrorKind::Limit,
-                            format!("at most {MAX_MODULE_CALLS} module imports per execution"),
-                        ))
-                    } else {
-                        self.services
-                            .modules
-                            .load(&request, &self.request_modules)
-                            .await
-                    };
+                let result = if self.module_failures.load(Ordering::Relaxed) >= MAX_FAILED_IMPORTS {
+                    Err(host_error(
+                        HostErrorKind::Limit,
+                        format!("at most {MAX_FAILED_IMPORTS} failed module imports per execution"),
+                    ))
+                } else if self.module_calls.fetch_add(1, Ordering::Relaxed) >= MAX_MODULE_CALLS {
+                    Err(host_error(
+                        HostErrorKind::Limit,
+                        format!("at most {MAX_MODULE_CALLS} module imports per execution"),
+                    ))
+                } else {
+                    self.services
+                        .modules
+                        .load(&request, &self.request_modules)
+                        .await
+                };
+                if result.is_err() {
+                    self.module_failures.fetch_add(1, Ordering::Relaxed);
+                }
                 self.services
                     .metrics
                     .host_call("module", result_label(&result));

@@ -89,6 +89,17 @@ pub fn normalise_request_modules(
         .collect()
 }
 
+/// The request's module paths, for an error message.
+fn known(modules: &HashMap<String, String>) -> String {
+    if modules.is_empty() {
+        return "it gave none".into();
+    }
+    let mut names: Vec<String> = modules.keys().map(|k| format!("./{k}")).collect();
+    names.sort();
+    names.truncate(10);
+    names.join(", ")
+}
+
 fn is_relative(specifier: &str) -> bool {
     specifier.starts_with("./") || specifier.starts_with("../")
 }
@@ -102,6 +113,12 @@ fn looks_esm(source: &str) -> bool {
             || line.starts_with("import ")
             || line.starts_with("import{")
     })
+}
+
+/// Whether the source uses CommonJS (`module.exports`, `exports.x`,
+/// `require(...)`).
+fn looks_cjs(source: &str) -> bool {
+    source.contains("module.exports") || source.contains("exports.") || source.contains("require(")
 }
 
 fn module_source(id: String, source: String) -> ModuleSource {
@@ -158,7 +175,8 @@ impl ModuleLoader {
                     source.clone(),
                 )),
                 None => Err(not_found(format!(
-                    "'{spec}' is not one of the request's modules (imported by {referrer})"
+                    "no module {path:?} among the request's modules ({})",
+                    known(request_modules)
                 ))),
             };
         }
@@ -168,10 +186,9 @@ impl ModuleLoader {
             )));
         }
         let Some(dir) = self.dir.clone() else {
-            return Err(not_found(format!(
-                "'{spec}' (imported by {referrer}): no modules directory is configured \
-                 (--modules-dir)"
-            )));
+            return Err(not_found(
+                "no modules directory is configured (--modules-dir)".to_string(),
+            ));
         };
         let base = match referrer.strip_prefix(DIR_PREFIX) {
             Some(rel) => dir
@@ -183,12 +200,10 @@ impl ModuleLoader {
         };
         let resolver = self.resolver.clone();
         let cache = self.cache.clone();
-        let (spec, referrer) = (spec.to_string(), referrer.to_string());
-        tokio::task::spawn_blocking(move || {
-            load_from_dir(&resolver, &cache, &dir, &base, &spec, &referrer)
-        })
-        .await
-        .map_err(|e| host_error(HostErrorKind::Network, format!("module loader: {e}")))?
+        let spec = spec.to_string();
+        tokio::task::spawn_blocking(move || load_from_dir(&resolver, &cache, &dir, &base, &spec))
+            .await
+            .map_err(|e| host_error(HostErrorKind::Network, format!("module loader: {e}")))?
     }
 }
 
@@ -199,11 +214,10 @@ fn load_from_dir(
     dir: &Path,
     base: &Path,
     spec: &str,
-    referrer: &str,
 ) -> Result<ModuleSource, HostError> {
     let resolution = resolver.resolve(base, spec).map_err(|e| {
         not_found(format!(
-            "cannot resolve '{spec}' (imported by {referrer}): {e}"
+            "no such package or file in the modules directory ({e})"
         ))
     })?;
     let path = resolution
@@ -245,10 +259,13 @@ fn load_from_dir(
             "'{spec}' is JSON; JSON modules are not supported"
         )));
     }
-    let commonjs = resolution.module_type() == Some(ModuleType::CommonJs) || rel.ends_with(".cjs");
-    if commonjs && !looks_esm(&source) {
+    let commonjs = rel.ends_with(".cjs")
+        || (resolution.module_type() != Some(ModuleType::Module)
+            && !looks_esm(&source)
+            && looks_cjs(&source));
+    if commonjs {
         return Err(not_found(format!(
-            "'{spec}' ({rel}) is a CommonJS module; only ES modules can be imported"
+            "{rel} is a CommonJS module; only ES modules can be imported"
         )));
     }
     let module = Arc::new(module_source(format!("{DIR_PREFIX}{rel}"), source));

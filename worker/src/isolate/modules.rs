@@ -19,7 +19,7 @@ use super::host::{describe, LinkError};
 use super::state::RunState;
 
 /// Most modules one run may load; beyond that an import fails.
-pub(crate) const MAX_MODULES_PER_RUN: usize = 2_000;
+pub(crate) const MAX_MODULES_PER_RUN: usize = 10_000;
 
 /// The modules of one run.
 #[derive(Default)]

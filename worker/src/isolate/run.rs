@@ -309,7 +309,13 @@ pub(crate) fn caught(tc: &mut Tc) -> Stop {
     };
     let location = tc.message().and_then(|m| {
         let line = m.get_line_number(tc)?;
-        Some(format!("{SCRIPT_NAME}:{line}:{}", m.get_start_column() + 1))
+        // A native throw (a missing module) has no position: -1.
+        let column = m.get_start_column().checked_add(1)?;
+        let name = m
+            .get_script_resource_name(tc)
+            .filter(|n| n.is_string())
+            .map_or_else(|| SCRIPT_NAME.to_string(), |n| n.to_rust_string_lossy(tc));
+        Some(format!("{name}:{line}:{column}"))
     });
     let mut e = exception_of(tc, exception);
     tc.reset();
