@@ -18,7 +18,7 @@ use crate::error::ExecError;
 use crate::host::{HostCall, HostReply};
 
 /// Bumped whenever any type in this crate changes shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The fd number at which a worker finds its end of the socket pair.
 pub const WORKER_IPC_FD: i32 = 3;
@@ -95,6 +95,11 @@ pub struct WorkerConfig {
     /// Nice value the worker runs at (0-19): the supervisor stays ahead of
     /// JavaScript in the CPU queue.
     pub nice: i32,
+    /// Whether scripts get the web platform globals (URL, fetch-less
+    /// Request/Response, streams, crypto...) from the worker's startup
+    /// snapshot; `false` gives plain V8 plus console and timers (the
+    /// benchmarks' A/B baseline).
+    pub web_globals: bool,
 }
 
 /// One layer of the sandbox and whether it is in force.

@@ -98,6 +98,11 @@ pub struct Args {
     #[arg(long, env = "MCP_V8_WORKER_NICE", default_value_t = 19)]
     pub worker_nice: i32,
 
+    /// Whether scripts get the web platform globals (docs/javascript.md).
+    /// Hidden: `false` exists for the benchmarks' A/B baseline.
+    #[arg(long, env = "MCP_V8_WEB_GLOBALS", default_value_t = true, action = clap::ArgAction::Set, hide = true)]
+    pub web_globals: bool,
+
     /// Port of the Raft server (cluster mode); absent: a single node.
     #[arg(long, env = "MCP_V8_CLUSTER_PORT")]
     pub cluster_port: Option<u16>,
@@ -190,6 +195,8 @@ pub struct Config {
     pub workers_memory_max: u64,
     /// Nice value of the workers.
     pub worker_nice: i32,
+    /// Whether workers install the web platform globals.
+    pub web_globals: bool,
     /// Largest accepted source code, in bytes.
     pub max_code_bytes: u64,
     /// Console output kept per execution, in bytes.
@@ -321,6 +328,7 @@ impl Args {
             heap_memory_max: self.heap_memory_max,
             workers_memory_max,
             worker_nice: self.worker_nice,
+            web_globals: self.web_globals,
             max_code_bytes: self.max_code_bytes,
             max_output_bytes: self.max_output_bytes,
             max_heap_bytes: self.max_heap_bytes,

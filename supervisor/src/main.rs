@@ -102,6 +102,7 @@ fn worker_config(config: &Config) -> WorkerConfig {
         // CPU backstop: generous, the watchdog and the supervisor act first.
         cpu_limit_secs: 3600,
         nice: config.worker_nice,
+        web_globals: config.web_globals,
     }
 }
 

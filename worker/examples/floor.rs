@@ -1,7 +1,8 @@
 //! The in-process floor for benchmarks: a fresh isolate plus a trivial run,
 //! through the worker's own engine but with no IPC, no sandbox and no HTTP.
 //!
-//! Usage: `floor [iterations]`. Prints one line of JSON with the per-run
+//! Usage: `floor [iterations]` (`MCP_V8_WEB_GLOBALS=0`: without the web
+//! platform globals, the A/B baseline). Prints one line of JSON with the per-run
 //! p50/p99 (prepare + execute, in microseconds) and the runs per second
 //! this one core sustains.
 
@@ -23,6 +24,7 @@ fn main() {
         max_frame_bytes: 1 << 30,
         cpu_limit_secs: 3600,
         nice: 0,
+        web_globals: std::env::var("MCP_V8_WEB_GLOBALS").map_or(true, |v| v != "0"),
     };
     let mut engine = Engine::new(&config);
     let mut samples = Vec::with_capacity(iterations);

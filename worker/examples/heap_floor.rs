@@ -56,6 +56,7 @@ fn main() {
         max_frame_bytes: 1 << 30,
         cpu_limit_secs: 3600,
         nice: 0,
+        web_globals: true,
     };
     let mut engine = Engine::new(&config);
 

@@ -18,6 +18,10 @@ use super::{host_error, take_fetch, FetchRecord, RunHost};
 /// Most redirects one fetch follows.
 pub const MAX_REDIRECTS: usize = 5;
 
+/// How long a fetch may outlive its execution's deadline (it is dropped
+/// when the execution ends anyway).
+const DEADLINE_GRACE: Duration = Duration::from_millis(500);
+
 /// Headers a script may not set (the client manages them).
 const MANAGED_HEADERS: &[&str] = &[
     "host",
@@ -243,7 +247,10 @@ async fn perform(run: &RunHost, req: FetchRequest) -> Result<FetchResponse, Host
     })?;
     let mut headers = script_headers(&req.headers)?;
     let mut body = req.body;
-    let deadline = (Instant::now() + config.fetch_timeout).min(run.deadline());
+    // Past the execution's deadline the worker stops the run itself (a
+    // `timeout`, not a fetch error) and the job's end drops this request;
+    // the grace keeps the two from racing.
+    let deadline = (Instant::now() + config.fetch_timeout).min(run.deadline() + DEADLINE_GRACE);
     let mut redirected = false;
     let first = url.clone();
     for hop in 0..=MAX_REDIRECTS {

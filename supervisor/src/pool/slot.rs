@@ -376,6 +376,7 @@ mod tests {
             max_frame_bytes: 0,
             cpu_limit_secs: 0,
             nice: 0,
+            web_globals: true,
         };
         assert_eq!(retire_rss_bytes(&config), 128 << 20);
         config.default_heap_mb = 512;

@@ -1,7 +1,7 @@
 //! The native globals every context gets (`console`, timers,
-//! `queueMicrotask`, `fetch` through its JavaScript half `fetch.js`, and
-//! with the `attack-hooks` feature `__attack`), and the one static list of
-//! native callbacks that snapshots need.
+//! `queueMicrotask`, and with the `attack-hooks` feature `__attack`), and the one static list of
+//! native callbacks that snapshots need (these plus the web platform ops of
+//! `web::ops`, which the web glue holds in a closure).
 //!
 //! Invariant: every function installed here appears in
 //! [`external_references`], and that list is used, in the same order, when
@@ -14,7 +14,6 @@ use std::sync::OnceLock;
 use v8::{ExternalReference, Local, MapFnTo, PinScope};
 
 use super::console::{console_method, METHODS};
-use super::fetch::{fetch_abort, fetch_start, FETCH_JS};
 use super::modules::import_fulfilled;
 use super::run::on_message;
 use super::timers::{clear_timer, queue_microtask, set_timer, ONE_SHOT, REPEAT};
@@ -40,21 +39,22 @@ pub(crate) fn external_references() -> Cow<'static, [ExternalReference]> {
             ExternalReference {
                 function: queue_microtask.map_fn_to(),
             },
-            ExternalReference {
-                function: fetch_start.map_fn_to(),
-            },
-            ExternalReference {
-                function: fetch_abort.map_fn_to(),
-            },
-            ExternalReference {
-                function: import_fulfilled.map_fn_to(),
-            },
             // The message listener lives in the heap's listener list, so a
             // snapshot refers to it too.
             ExternalReference {
                 message: on_message,
             },
         ];
+        // The web platform ops (`web::ops`), after the original five so
+        // that heaps stored before them still resolve.
+        for (_, function) in super::web::ops::table() {
+            refs.push(ExternalReference { function });
+        }
+        // The fulfilment handler of dynamic `import()` (a closure over the
+        // module namespace, alive while an import is pending).
+        refs.push(ExternalReference {
+            function: import_fulfilled.map_fn_to(),
+        });
         #[cfg(feature = "attack-hooks")]
         refs.push(ExternalReference {
             function: attack.map_fn_to(),
@@ -123,32 +123,9 @@ pub(crate) fn install(scope: &mut PinScope) {
     if let Some(f) = native(scope, queue_microtask, 0) {
         set(scope, global, "queueMicrotask", f.into());
     }
-    install_fetch(scope);
     #[cfg(feature = "attack-hooks")]
     if let Some(f) = native(scope, attack, 0) {
         set(scope, global, "__attack", f.into());
-    }
-}
-
-/// Runs `fetch.js` with the fetch natives (it defines `fetch`). A failure
-/// is reported on stderr: the context then has no `fetch`.
-fn install_fetch(scope: &mut PinScope) {
-    v8::tc_scope!(let tc, scope);
-    let installed = (|| {
-        let source = v8::String::new(tc, FETCH_JS)?;
-        let script = v8::Script::compile(tc, source, None)?;
-        let function = Local::<v8::Function>::try_from(script.run(tc)?).ok()?;
-        let start = native(tc, fetch_start, 0)?;
-        let abort = native(tc, fetch_abort, 0)?;
-        let this = v8::undefined(tc).into();
-        function.call(tc, this, &[start.into(), abort.into()])
-    })();
-    if installed.is_none() {
-        let why = tc
-            .exception()
-            .map(|e| e.to_rust_string_lossy(tc))
-            .unwrap_or_else(|| "terminated".into());
-        eprintln!("mcp-v8 worker: cannot install fetch: {why}");
     }
 }
 

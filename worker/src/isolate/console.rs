@@ -1,5 +1,7 @@
 //! `console.log/info/warn/error/debug`: formats the arguments like Node's
-//! `util.format` and captures them, in call order, into the run's output.
+//! `util.format` and captures them, in call order, into the run's output,
+//! indented by the open `console.group`s. The other console methods are
+//! JavaScript (`web/js/console.js`) over the ops in `web/misc.rs`.
 
 use mcp_v8_shared::LogLevel;
 use v8::{FunctionCallbackArguments, Local, PinScope, ReturnValue, Value};
@@ -30,16 +32,46 @@ pub(crate) fn console_method(
         .and_then(|i| METHODS.get(i))
         .map_or(LogLevel::Log, |m| m.1);
     // Once the output is full, skip formatting entirely.
-    let remaining = match scope.get_slot::<RunState>() {
-        Some(state) if !state.output.truncated => state.output.remaining(),
-        _ => return,
+    let Some(budget) = remaining(scope) else {
+        return;
     };
-    let budget = usize::try_from(remaining)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
     let values: Vec<Local<Value>> = (0..args.length()).map(|i| args.get(i)).collect();
     let text = format_args(scope, &values, budget);
+    emit(scope, level, text);
+}
+
+/// Bytes the run may still print (plus one, so that a cut is noticed), or
+/// `None` once the output is full or outside a run.
+pub(crate) fn remaining(scope: &PinScope) -> Option<usize> {
+    let state = scope.get_slot::<RunState>()?;
+    if state.output.truncated {
+        return None;
+    }
+    Some(
+        usize::try_from(state.output.remaining())
+            .unwrap_or(usize::MAX)
+            .saturating_add(1),
+    )
+}
+
+/// Records one output line, indented by the open `console.group`s (two
+/// spaces per level, on every line of the text, as Node does).
+pub(crate) fn emit(scope: &mut PinScope, level: LogLevel, text: String) {
     if let Some(state) = scope.get_slot_mut::<RunState>() {
+        let text = if state.group == 0 {
+            text
+        } else {
+            let pad = " ".repeat(state.group * 2);
+            let mut out = String::with_capacity(text.len() + pad.len());
+            for (i, line) in text.split('\n').enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                out.push_str(&pad);
+                out.push_str(line);
+            }
+            out
+        };
         state.output.push(level, text);
     }
 }

@@ -45,11 +45,17 @@ pub(crate) struct Holder {
 }
 
 /// Builds an isolate of `kind` with a `heap_mb` MiB heap and an ArrayBuffer
-/// cap of `max_array_buffer_bytes`, and creates its context.
+/// cap of `max_array_buffer_bytes`, and creates its context. `startup` is
+/// the worker's startup snapshot with the web globals (`web.rs`): fresh
+/// isolates start from it, and their contexts (like those restored from a
+/// session heap) already hold every binding. Without it, fresh isolates
+/// start from V8's built-in snapshot and get the native bindings
+/// installed.
 pub(crate) fn build(
     kind: Kind,
     heap_mb: u32,
     max_array_buffer_bytes: u64,
+    startup: Option<&'static [u8]>,
 ) -> Result<Holder, ExecError> {
     let (allocator, budget) = limits::counting_allocator(max_array_buffer_bytes);
     let max_heap = (heap_mb.max(1) as usize) << 20;
@@ -57,18 +63,32 @@ pub(crate) fn build(
         .heap_limits(0, max_heap)
         .array_buffer_allocator(allocator);
     let refs = bindings::external_references();
-    let (isolate, creator) = match kind {
-        Kind::Plain => (v8::Isolate::new(params), false),
-        Kind::Restore(blob) => {
+    let (isolate, creator) = match (kind, startup) {
+        (Kind::Plain, Some(blob)) => {
+            let params = params
+                .snapshot_blob(v8::StartupData::from(blob))
+                .external_references(refs);
+            (v8::Isolate::new(params), false)
+        }
+        (Kind::Creator, Some(blob)) => (
+            v8::Isolate::snapshot_creator_from_existing_snapshot(
+                v8::StartupData::from(blob),
+                Some(refs),
+                Some(params),
+            ),
+            true,
+        ),
+        (Kind::Plain, None) => (v8::Isolate::new(params), false),
+        (Kind::Restore(blob), _) => {
             let blob = snapshot::checked_blob(blob)?;
             let params = params.snapshot_blob(blob).external_references(refs);
             (v8::Isolate::new(params), false)
         }
-        Kind::Creator => (
+        (Kind::Creator, None) => (
             v8::Isolate::snapshot_creator(Some(refs), Some(params)),
             true,
         ),
-        Kind::CreatorFrom(blob) => {
+        (Kind::CreatorFrom(blob), _) => {
             let blob = snapshot::checked_blob(blob)?;
             let iso = v8::Isolate::snapshot_creator_from_existing_snapshot(
                 blob,
@@ -105,7 +125,9 @@ pub(crate) fn build(
         v8::scope!(let scope, isolate);
         let context = v8::Context::new(scope, Default::default());
         let scope = &mut v8::ContextScope::new(scope, context);
-        bindings::install(scope);
+        if startup.is_none() {
+            bindings::install(scope);
+        }
         v8::Global::new(scope, context)
     };
     holder.context = Some(context);

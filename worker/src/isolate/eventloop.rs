@@ -40,10 +40,13 @@ pub(crate) fn event_loop(
         if pumped {
             continue;
         }
+        // Weak timers (`AbortSignal.timeout`) keep the run alive only
+        // while the script's own promise waits.
+        let waiting = result.is_some_and(|p| p.state() == v8::PromiseState::Pending);
         let Some(state) = tc.get_slot_mut::<RunState>() else {
             return Ok(());
         };
-        let due = state.timers.next_due();
+        let due = state.timers.next_due(waiting);
         let busy = state.host.busy();
         if due.is_none() && !busy {
             return Ok(());
@@ -90,6 +93,7 @@ fn fire_timer(tc: &mut Tc, now: Instant) -> Result<(), Stop> {
                 callback: timer.callback.clone(),
                 args: timer.args.clone(),
                 repeat: timer.repeat,
+                weak: timer.weak,
             },
         );
     }

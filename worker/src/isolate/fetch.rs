@@ -1,10 +1,10 @@
-//! The native half of `fetch`: `start(method, url, headers, body,
-//! redirect)` sends a host call and returns `[id, promise]`; `abort(id)`
-//! gives up on one; the event loop settles the promise with
-//! [`settle`] when the supervisor's reply arrives. The JavaScript half
-//! (WHATWG `fetch` on `Request`/`Response`/`Headers`) is `fetch.js`, which
-//! receives these natives as arguments and keeps them in its closure, so
-//! no global names them.
+//! The native half of `fetch`: the ops `fetchStart(method, url, headers,
+//! body, redirect)`, which sends a host call and returns `[id, promise]`,
+//! and `fetchAbort(id)`, which gives up on one; the event loop settles the
+//! promise with [`settle`] when the supervisor's reply arrives. The
+//! JavaScript half (WHATWG `fetch` on `Request`/`Response`/`Headers`) is
+//! `web/js/fetch.js`; the ops are reachable only through its closure (see
+//! `web/ops.rs`).
 
 use mcp_v8_shared::{
     FetchRequest, FetchResponse, HostAnswer, HostCallKind, HostError, RedirectMode,
@@ -13,9 +13,6 @@ use v8::{FunctionCallbackArguments, Local, PinScope, ReturnValue, Value};
 
 use super::host::{describe, LinkError};
 use super::state::RunState;
-
-/// The JavaScript half; evaluates to a function taking the natives.
-pub(crate) const FETCH_JS: &str = include_str!("fetch.js");
 
 /// Throws a TypeError with `message`.
 fn type_error(scope: &mut PinScope, message: &str) {

@@ -35,6 +35,7 @@ mod state;
 mod timers;
 mod tla;
 mod watchdog;
+mod web;
 
 #[cfg(test)]
 mod tests;
@@ -84,6 +85,9 @@ pub struct Engine {
     watchdog: Option<Watchdog>,
     /// The IPC fd host calls go over (`None`: no supervisor, e.g. tests).
     host_fd: Option<std::os::fd::RawFd>,
+    /// The startup snapshot with the web globals (`None`: web globals off,
+    /// or the snapshot could not be built).
+    startup: Option<&'static [u8]>,
     /// An isolate that is never used and lives as long as the engine (it
     /// must be the last field: isolates are dropped in reverse creation
     /// order, and this one is created first). V8 shares one read-only heap
@@ -99,7 +103,21 @@ impl Engine {
     pub fn new(config: &WorkerConfig) -> Self {
         checksum::keep_linked();
         let platform = platform::init(config.max_array_buffer_bytes);
-        let anchor = v8::Isolate::new(v8::CreateParams::default());
+        let startup = if config.web_globals {
+            web::startup_blob()
+        } else {
+            None
+        };
+        // The anchor comes from the same snapshot as every later isolate,
+        // so that they share its read-only heap.
+        let anchor = match startup {
+            Some(blob) => v8::Isolate::new(
+                v8::CreateParams::default()
+                    .snapshot_blob(v8::StartupData::from(blob))
+                    .external_references(bindings::external_references()),
+            ),
+            None => v8::Isolate::new(v8::CreateParams::default()),
+        };
         let watchdog = match Watchdog::start() {
             Ok(w) => Some(w),
             Err(e) => {
@@ -116,6 +134,7 @@ impl Engine {
             retired: Vec::new(),
             watchdog,
             host_fd: None,
+            startup,
             _anchor: anchor,
         };
         engine.warm_up();
@@ -135,6 +154,7 @@ impl Engine {
             Kind::Plain,
             self.default_heap_mb,
             self.max_array_buffer_bytes,
+            self.startup,
         ) {
             Ok(holder) => holder,
             Err(e) => {
@@ -189,6 +209,7 @@ impl Engine {
                 Kind::Plain,
                 self.default_heap_mb,
                 self.max_array_buffer_bytes,
+                self.startup,
             ) {
                 Ok(holder) => self.ready = Some(holder),
                 Err(e) => eprintln!("mcp-v8 worker: cannot pre-build an isolate: {e}"),
@@ -247,7 +268,7 @@ impl Engine {
                 .ready
                 .take()
                 .ok_or_else(|| ExecError::Protocol("no isolate".into()))?,
-            Some(kind) => create::build(kind, heap_mb, self.max_array_buffer_bytes)?,
+            Some(kind) => create::build(kind, heap_mb, self.max_array_buffer_bytes, self.startup)?,
         };
         let deadline = deadline_after(started, req.timeout_ms);
         let budget = usize::try_from(self.max_frame_bytes).unwrap_or(usize::MAX);

@@ -1,5 +1,6 @@
 //! Per-run state that native callbacks reach through the isolate slot:
-//! captured console output, the timer queue and unhandled rejections.
+//! captured console output, the timer queue, unhandled rejections, the
+//! run's clock origin, console group depth and open compression codecs.
 //!
 //! Exactly one [`RunState`] sits in the slot of the isolate that is running;
 //! callbacks find it with `scope.get_slot_mut::<RunState>()`. It holds V8
@@ -7,7 +8,7 @@
 //! isolate is snapshotted or dropped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ pub(crate) struct Timer {
     pub(crate) args: Vec<v8::Global<v8::Value>>,
     /// For intervals, the period; `None` for a one-shot timeout.
     pub(crate) repeat: Option<Duration>,
+    /// A weak timer does not keep the run alive.
+    pub(crate) weak: bool,
 }
 
 /// Timers ordered by due time, then by insertion.
@@ -44,6 +47,8 @@ pub(crate) struct TimerQueue {
     next_seq: u64,
     /// Next timer id handed out (ids start at 1, like browsers).
     next_id: u32,
+    /// Pending weak timers.
+    weak: usize,
 }
 
 impl TimerQueue {
@@ -63,18 +68,25 @@ impl TimerQueue {
         let key = (due, self.next_seq);
         self.next_seq += 1;
         self.keys.insert(timer.id, key);
+        self.weak += usize::from(timer.weak);
         self.by_due.insert(key, timer);
     }
 
     /// Removes the timer with this id, if pending.
     pub(crate) fn cancel(&mut self, id: u32) {
         if let Some(key) = self.keys.remove(&id) {
-            self.by_due.remove(&key);
+            if let Some(timer) = self.by_due.remove(&key) {
+                self.weak -= usize::from(timer.weak);
+            }
         }
     }
 
-    /// When the earliest timer is due.
-    pub(crate) fn next_due(&self) -> Option<Instant> {
+    /// When the earliest timer is due; `None` when none is left, or only
+    /// weak timers and `include_weak` is false.
+    pub(crate) fn next_due(&self, include_weak: bool) -> Option<Instant> {
+        if !include_weak && self.weak == self.by_due.len() {
+            return None;
+        }
         self.by_due.keys().next().map(|(due, _)| *due)
     }
 
@@ -86,6 +98,7 @@ impl TimerQueue {
         }
         let timer = self.by_due.remove(&key)?;
         self.keys.remove(&timer.id);
+        self.weak -= usize::from(timer.weak);
         Some(timer)
     }
 }
@@ -164,6 +177,14 @@ pub(crate) struct RunState {
     pub(crate) budget: Option<Arc<AllocBudget>>,
     /// The run's deadline (blocking host calls wait until then at most).
     pub(crate) deadline: Instant,
+    /// When the run started (`performance.now()` counts from here).
+    pub(crate) started: Instant,
+    /// The wall-clock time of `started` (`performance.timeOrigin`).
+    pub(crate) started_wall: SystemTime,
+    /// Open `console.group`s.
+    pub(crate) group: usize,
+    /// Open CompressionStream/DecompressionStream codecs.
+    pub(crate) codecs: super::web::Codecs,
 }
 
 impl RunState {
@@ -182,6 +203,10 @@ impl RunState {
             modules: ModuleMap::default(),
             budget: None,
             deadline,
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            group: 0,
+            codecs: Default::default(),
         }
     }
 

@@ -23,6 +23,7 @@ fn config() -> WorkerConfig {
         max_frame_bytes: 64 << 20,
         cpu_limit_secs: 600,
         nice: 0,
+        web_globals: true,
     }
 }
 

@@ -52,9 +52,32 @@ fn callback_arg<'a>(
 pub(crate) fn set_timer(
     scope: &mut PinScope,
     args: FunctionCallbackArguments,
-    mut rv: ReturnValue<Value>,
+    rv: ReturnValue<Value>,
 ) {
     let repeat = args.data().int32_value(scope) == Some(REPEAT);
+    schedule(scope, args, rv, repeat, false);
+}
+
+/// `weakTimer(fn, ms)` (a web op, not a global): a one-shot timer that
+/// does not keep the run alive (`AbortSignal.timeout`): the event loop
+/// ends when only weak timers are left, unless the script's result promise
+/// is still pending.
+pub(crate) fn weak_timer(
+    scope: &mut PinScope,
+    args: FunctionCallbackArguments,
+    rv: ReturnValue<Value>,
+) {
+    schedule(scope, args, rv, false, true);
+}
+
+/// Queues a timer for `set_timer` and `weak_timer`.
+fn schedule(
+    scope: &mut PinScope,
+    args: FunctionCallbackArguments,
+    mut rv: ReturnValue<Value>,
+    repeat: bool,
+    weak: bool,
+) {
     let Some(callback) = callback_arg(scope, args.get(0)) else {
         return;
     };
@@ -84,6 +107,7 @@ pub(crate) fn set_timer(
             callback,
             args: extra,
             repeat: repeat.then_some(delay),
+            weak,
         },
     );
     rv.set_uint32(id);

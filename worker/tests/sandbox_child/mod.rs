@@ -38,6 +38,7 @@ pub fn main(mode: &str) -> ! {
         max_frame_bytes: 1 << 20,
         cpu_limit_secs: 120,
         nice: 0,
+        web_globals: true,
     };
     if config.sandbox != SandboxMode::Off {
         layers.extend(sandbox::restrict_process(&config));

@@ -1,0 +1,307 @@
+// Headers, Request and Response (Fetch Standard, without fetch itself).
+// For the glue's own use (a later fetch): `responseFromParts` builds a
+// Response from network parts and `requestParts` reads a Request.
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+let headersGuard; // (headers, guard) sets 'none' | 'immutable'
+let headersList;
+
+function normalizeValue(v) {
+  return String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+}
+function checkHeader(name, value) {
+  if (!TOKEN.test(name)) throw new TypeError(`Header name "${name}" is not a valid HTTP token`);
+  if (/[\0\r\n]/.test(value)) throw new TypeError(`Header value for "${name}" contains a forbidden character`);
+}
+
+class Headers {
+  #list = []; // [[lower-case name, value], ...] in insertion order
+  #guard = 'none';
+  constructor(init = undefined) {
+    if (init === undefined || init === null) return;
+    if (typeof init !== 'object' && typeof init !== 'function') {
+      throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'");
+    }
+    if (init instanceof Headers) {
+      for (const [n, v] of init.#list) this.#list.push([n, v]);
+    } else if (typeof init[Symbol.iterator] === 'function') {
+      for (const pair of init) {
+        const p = [...pair];
+        if (p.length !== 2) throw new TypeError("Failed to construct 'Headers': a header init pair must have two items");
+        this.append(p[0], p[1]);
+      }
+    } else {
+      for (const key of Reflect.ownKeys(init)) {
+        const desc = Reflect.getOwnPropertyDescriptor(init, key);
+        if (typeof key === 'string' && desc?.enumerable) this.append(key, init[key]);
+      }
+    }
+  }
+  #mutable() {
+    if (this.#guard === 'immutable') throw new TypeError('Headers are immutable');
+  }
+  append(name, value) {
+    requireArgs(arguments.length, 2, "Failed to execute 'append' on 'Headers'");
+    name = String(name);
+    value = normalizeValue(value);
+    checkHeader(name, value);
+    this.#mutable();
+    this.#list.push([name.toLowerCase(), value]);
+  }
+  delete(name) {
+    requireArgs(arguments.length, 1, "Failed to execute 'delete' on 'Headers'");
+    name = String(name);
+    checkHeader(name, '');
+    this.#mutable();
+    const lower = name.toLowerCase();
+    this.#list = this.#list.filter(([n]) => n !== lower);
+  }
+  get(name) {
+    requireArgs(arguments.length, 1, "Failed to execute 'get' on 'Headers'");
+    name = String(name);
+    checkHeader(name, '');
+    const lower = name.toLowerCase();
+    const values = this.#list.filter(([n]) => n === lower).map(([, v]) => v);
+    return values.length ? values.join(', ') : null;
+  }
+  getSetCookie() {
+    return this.#list.filter(([n]) => n === 'set-cookie').map(([, v]) => v);
+  }
+  has(name) {
+    requireArgs(arguments.length, 1, "Failed to execute 'has' on 'Headers'");
+    name = String(name);
+    checkHeader(name, '');
+    const lower = name.toLowerCase();
+    return this.#list.some(([n]) => n === lower);
+  }
+  set(name, value) {
+    requireArgs(arguments.length, 2, "Failed to execute 'set' on 'Headers'");
+    name = String(name);
+    value = normalizeValue(value);
+    checkHeader(name, value);
+    this.#mutable();
+    const lower = name.toLowerCase();
+    const i = this.#list.findIndex(([n]) => n === lower);
+    if (i < 0) this.#list.push([lower, value]);
+    else {
+      this.#list[i] = [lower, value];
+      this.#list = this.#list.filter(([n], j) => j <= i || n !== lower);
+    }
+  }
+  // The sorted, combined view the iterators walk (set-cookie kept apart).
+  #sorted() {
+    const names = [...new Set(this.#list.map(([n]) => n))].sort();
+    const out = [];
+    for (const n of names) {
+      if (n === 'set-cookie') for (const v of this.getSetCookie()) out.push([n, v]);
+      else out.push([n, this.get(n)]);
+    }
+    return out;
+  }
+  forEach(callback, thisArg = undefined) {
+    if (typeof callback !== 'function') throw new TypeError("parameter 1 is not of type 'Function'");
+    for (const [n, v] of this.#sorted()) callback.call(thisArg, v, n, this);
+  }
+  *entries() { yield* this.#sorted(); }
+  *keys() { for (const [n] of this.#sorted()) yield n; }
+  *values() { for (const [, v] of this.#sorted()) yield v; }
+  [Symbol.iterator]() { return this.entries(); }
+  static {
+    headersGuard = (h, guard) => { h.#guard = guard; };
+    headersList = (h) => h.#list.map(([n, v]) => [n, v]);
+  }
+}
+brand(Headers);
+
+const METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH']);
+function normalizeMethod(m) {
+  m = String(m);
+  if (!TOKEN.test(m)) throw new TypeError(`'${m}' is not a valid HTTP method`);
+  const upper = m.toUpperCase();
+  if (['CONNECT', 'TRACE', 'TRACK'].includes(upper)) throw new TypeError(`'${m}' HTTP method is unsupported`);
+  return METHODS.has(upper) ? upper : m;
+}
+
+let requestState;
+class Request {
+  #s;
+  constructor(input, init = undefined) {
+    requireArgs(arguments.length, 1, "Failed to construct 'Request'");
+    init = init ?? {};
+    let s;
+    if (input instanceof Request) {
+      const from = input.#s;
+      s = { ...from, headers: new Headers(from.headers), body: from.body };
+      if (init.body === undefined && from.body && bodyUsed(from.body)) {
+        throw new TypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
+      }
+    } else {
+      const parsed = URL.parse(String(input));
+      if (parsed === null) throw new TypeError(`Failed to construct 'Request': Invalid URL ${String(input)}`);
+      if (parsed.username || parsed.password) {
+        throw new TypeError("Failed to construct 'Request': Request cannot be constructed from a URL that includes credentials");
+      }
+      s = {
+        method: 'GET', url: parsed.href, headers: new Headers(), body: null, redirect: 'follow',
+        mode: 'cors', credentials: 'same-origin', cache: 'default', referrer: 'about:client',
+        referrerPolicy: '', integrity: '', keepalive: false, signal: null, duplex: 'half',
+      };
+    }
+    if (init.method !== undefined) s.method = normalizeMethod(init.method);
+    for (const k of ['redirect', 'mode', 'credentials', 'cache', 'referrerPolicy', 'integrity']) {
+      if (init[k] !== undefined) s[k] = String(init[k]);
+    }
+    if (init.referrer !== undefined) s.referrer = String(init.referrer) === '' ? '' : 'about:client';
+    if (init.keepalive !== undefined) s.keepalive = !!init.keepalive;
+    if (init.headers !== undefined) s.headers = new Headers(init.headers);
+    const controller = new AbortController();
+    const parent = init.signal !== undefined ? init.signal : input instanceof Request ? input.signal : null;
+    if (parent) {
+      if (!(parent instanceof AbortSignal)) throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
+      if (parent.aborted) controller.abort(parent.reason);
+      else addAbortAlgorithm(parent, () => controller.abort(parent.reason));
+    }
+    s.signal = controller.signal;
+    if (init.body !== undefined && init.body !== null) {
+      if (s.method === 'GET' || s.method === 'HEAD') {
+        throw new TypeError("Failed to construct 'Request': Request with GET/HEAD method cannot have body.");
+      }
+      const extracted = extractBody(init.body);
+      if (extracted.stream && init.duplex !== 'half') {
+        throw new TypeError("Failed to construct 'Request': The `duplex` member must be specified for a request with a streaming body");
+      }
+      if (extracted.type && !s.headers.has('content-type')) s.headers.append('content-type', extracted.type);
+      s.body = newBody(extracted);
+    } else if (input instanceof Request && input.#s.body) {
+      // The new request takes the body over; the old one becomes used.
+      const old = input.#s.body;
+      s.body = { stream: old.stream, bytes: old.bytes, consumed: false };
+      old.consumed = true;
+    }
+    this.#s = s;
+  }
+  get method() { return this.#s.method; }
+  get url() { return this.#s.url; }
+  get headers() { return this.#s.headers; }
+  get destination() { return ''; }
+  get referrer() { return this.#s.referrer; }
+  get referrerPolicy() { return this.#s.referrerPolicy; }
+  get mode() { return this.#s.mode; }
+  get credentials() { return this.#s.credentials; }
+  get cache() { return this.#s.cache; }
+  get redirect() { return this.#s.redirect; }
+  get integrity() { return this.#s.integrity; }
+  get keepalive() { return this.#s.keepalive; }
+  get signal() { return this.#s.signal; }
+  get duplex() { return 'half'; }
+  clone() {
+    const s = this.#s;
+    const copy = new Request(s.url, { method: s.method, headers: s.headers, signal: s.signal, redirect: s.redirect });
+    copy.#s.body = cloneBody(s.body);
+    return copy;
+  }
+  static { requestState = (r) => r.#s; }
+}
+bodyMixin(Request, (r) => requestState(r));
+brand(Request);
+
+let responseState;
+function initResponse(s, init) {
+  init = init ?? {};
+  const status = init.status === undefined ? 200 : Number(init.status);
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    throw new RangeError(`Failed to construct 'Response': The status provided (${init.status}) is outside the range [200, 599].`);
+  }
+  const statusText = init.statusText === undefined ? '' : String(init.statusText);
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(statusText)) throw new TypeError("Failed to construct 'Response': Invalid statusText");
+  s.status = status;
+  s.statusText = statusText;
+  if (init.headers !== undefined) s.headers = new Headers(init.headers);
+}
+
+class Response {
+  #s;
+  constructor(body = null, init = undefined) {
+    const s = { type: 'default', url: '', redirected: false, status: 200, statusText: '', headers: new Headers(), body: null };
+    initResponse(s, init);
+    if (body !== null && body !== undefined) {
+      if (NULL_BODY_STATUS.has(s.status)) throw new TypeError(`Failed to construct 'Response': Response with null body status cannot have body`);
+      const extracted = extractBody(body);
+      if (extracted.type && !s.headers.has('content-type')) s.headers.append('content-type', extracted.type);
+      s.body = newBody(extracted);
+    }
+    this.#s = s;
+  }
+  static error() {
+    const r = new Response();
+    Object.assign(r.#s, { type: 'error', status: 0 });
+    headersGuard(r.#s.headers, 'immutable');
+    return r;
+  }
+  static redirect(url, status = 302) {
+    const parsed = URL.parse(String(url));
+    if (parsed === null) throw new TypeError(`Failed to execute 'redirect' on 'Response': Invalid URL ${url}`);
+    status = Number(status);
+    if (!REDIRECT_STATUS.has(status)) throw new RangeError(`Failed to execute 'redirect' on 'Response': Invalid status code ${status}`);
+    const r = new Response(null, { status });
+    r.#s.headers.set('location', parsed.href);
+    headersGuard(r.#s.headers, 'immutable');
+    return r;
+  }
+  static json(data, init = undefined) {
+    const text = JSON.stringify(data);
+    if (text === undefined) throw new TypeError("Failed to execute 'json' on 'Response': The data is not JSON serializable");
+    const r = new Response(text, init);
+    if (!(init?.headers && new Headers(init.headers).has('content-type'))) r.#s.headers.set('content-type', 'application/json');
+    return r;
+  }
+  get type() { return this.#s.type; }
+  get url() { return this.#s.url; }
+  get redirected() { return this.#s.redirected; }
+  get status() { return this.#s.status; }
+  get ok() { return this.#s.status >= 200 && this.#s.status <= 299; }
+  get statusText() { return this.#s.statusText; }
+  get headers() { return this.#s.headers; }
+  clone() {
+    const s = this.#s;
+    const copy = new Response(null, { status: s.status === 0 ? 200 : s.status, statusText: s.statusText, headers: s.headers });
+    Object.assign(copy.#s, { type: s.type, url: s.url, redirected: s.redirected, status: s.status, body: cloneBody(s.body) });
+    return copy;
+  }
+  static { responseState = (r) => r.#s; }
+}
+bodyMixin(Response, (r) => responseState(r));
+brand(Response);
+
+// For fetch: a Response from the network. `body` is a ReadableStream, a
+// Uint8Array or null; `headers` a list of [name, value].
+function responseFromParts({ status, statusText = '', headers = [], url = '', redirected = false, body = null }) {
+  const r = new Response(null, { status: status < 200 ? 200 : status, statusText, headers });
+  const s = responseState(r);
+  Object.assign(s, { type: 'basic', url, redirected, status });
+  if (body !== null) s.body = newBody(body instanceof ReadableStream ? { stream: body, bytes: null } : { stream: null, bytes: body });
+  headersGuard(s.headers, 'immutable');
+  return r;
+}
+
+// For fetch: what a Request asks for. `body` is null or `{stream, bytes}`
+// (the request body is marked used).
+function requestParts(request) {
+  const s = requestState(request);
+  let body = null;
+  if (s.body) {
+    if (bodyUsed(s.body)) throw new TypeError('Request body has already been used');
+    body = { stream: s.body.stream, bytes: s.body.bytes };
+    s.body.consumed = true;
+  }
+  return {
+    method: s.method, url: s.url, headers: headersList(s.headers), body, signal: s.signal,
+    redirect: s.redirect, credentials: s.credentials, keepalive: s.keepalive,
+  };
+}
+
+expose('Headers', Headers);
+expose('Request', Request);
+expose('Response', Response);

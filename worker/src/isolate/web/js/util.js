@@ -1,0 +1,125 @@
+// Shared helpers of the web glue, and DOMException. Every glue file is a
+// fragment of one function body `(ops) => { ... }`: names declared here are
+// visible to the others and to nothing else.
+
+const global = globalThis;
+// Captured at start-up, so that scripts replacing the globals do not
+// change how the glue behaves.
+const enqueueMicrotask = globalThis.queueMicrotask;
+const { defineProperty, freeze } = Object;
+const AsyncIteratorPrototype = Object.getPrototypeOf(
+  Object.getPrototypeOf(async function* () {}).prototype);
+
+// Defines a global the way Web IDL does: writable, configurable, not
+// enumerable.
+function expose(name, value) {
+  defineProperty(global, name, { value, writable: true, configurable: true, enumerable: false });
+}
+
+// Makes the named prototype members enumerable-less and names the class
+// for Object.prototype.toString.
+function brand(cls, tag = cls.name) {
+  defineProperty(cls.prototype, Symbol.toStringTag, { value: tag, configurable: true });
+}
+
+// A promise with its resolve/reject and a synchronous `settled` flag.
+function deferred() {
+  const d = { settled: false };
+  d.promise = new Promise((res, rej) => {
+    d.resolve = (v) => { d.settled = true; res(v); };
+    d.reject = (e) => { d.settled = true; rej(e); };
+  });
+  return d;
+}
+
+// A promise that is rejected without an unhandled-rejection report.
+function rejected(reason) {
+  const p = Promise.reject(reason);
+  p.catch(() => {});
+  return p;
+}
+
+function markHandled(promise) {
+  promise.catch(() => {});
+  return promise;
+}
+
+function requireArgs(count, min, what) {
+  if (count < min) {
+    throw new TypeError(`${what}: ${min} argument${min > 1 ? 's' : ''} required, but only ${count} present.`);
+  }
+}
+
+function isBufferSource(x) {
+  return x instanceof ArrayBuffer || ArrayBuffer.isView(x) ||
+    (typeof SharedArrayBuffer === 'function' && x instanceof SharedArrayBuffer);
+}
+
+// A Uint8Array view over a BufferSource (no copy).
+function viewOf(x, what = 'value') {
+  if (x instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && x instanceof SharedArrayBuffer)) {
+    return new Uint8Array(x);
+  }
+  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  throw new TypeError(`${what} is not of type '(ArrayBuffer or ArrayBufferView)'`);
+}
+
+// A fresh copy of a BufferSource's bytes.
+function copyOf(x, what) {
+  return viewOf(x, what).slice();
+}
+
+function concatBytes(chunks, total) {
+  if (total === undefined) total = chunks.reduce((n, c) => n + c.byteLength, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+  return out;
+}
+
+const toUSV = (s) => String(s).toWellFormed();
+
+const DOM_CODES = {
+  IndexSizeError: 1, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
+  NoModificationAllowedError: 7, NotFoundError: 8, NotSupportedError: 9, InUseAttributeError: 10,
+  InvalidStateError: 11, SyntaxError: 12, InvalidModificationError: 13, NamespaceError: 14,
+  InvalidAccessError: 15, TypeMismatchError: 17, SecurityError: 18, NetworkError: 19,
+  AbortError: 20, URLMismatchError: 21, QuotaExceededError: 22, TimeoutError: 23,
+  InvalidNodeTypeError: 24, DataCloneError: 25,
+};
+
+class DOMException extends Error {
+  #name;
+  #message;
+  constructor(message = '', options = 'Error') {
+    super();
+    this.#message = String(message);
+    if (options !== null && typeof options === 'object') {
+      this.#name = 'name' in options ? String(options.name) : 'Error';
+      if ('cause' in options) {
+        defineProperty(this, 'cause', { value: options.cause, writable: true, configurable: true });
+      }
+    } else {
+      this.#name = String(options);
+    }
+  }
+  get name() { return this.#name; }
+  get message() { return this.#message; }
+  get code() { return DOM_CODES[this.#name] ?? 0; }
+}
+brand(DOMException);
+for (const [name, code] of Object.entries(DOM_CODES)) {
+  const constant = name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase().replace(/_ERROR$/, '_ERR');
+  for (const target of [DOMException, DOMException.prototype]) {
+    defineProperty(target, constant, { value: code, enumerable: true });
+  }
+}
+expose('DOMException', DOMException);
+
+// `reportError(e)`: an error nobody can catch. It ends the run like an
+// uncaught exception (there is no window to dispatch an `error` event on).
+function reportError(error) {
+  requireArgs(arguments.length, 1, 'reportError');
+  enqueueMicrotask(() => { throw error; });
+}
+expose('reportError', reportError);

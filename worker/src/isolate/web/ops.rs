@@ -1,0 +1,62 @@
+//! The table of native ops the JavaScript glue calls, in a fixed order.
+//!
+//! [`OPS`] is both what [`object`] installs (as the glue's `ops` argument)
+//! and what `bindings::external_references` lists, so a startup or
+//! session snapshot finds every op again. Append new ops at the end: the
+//! position of an op is its index in the external references of heaps
+//! already stored.
+
+use v8::{FunctionCallback, Local, MapFnTo, PinScope};
+
+use super::{clone, compress, crypto, misc, text, url_ops};
+
+/// `(name, callback)` of every op, in snapshot order.
+pub(crate) fn table() -> Vec<(&'static str, FunctionCallback)> {
+    vec![
+        ("utf8Length", text::utf8_length.map_fn_to()),
+        ("encodeInto", text::encode_into.map_fn_to()),
+        ("encodingName", text::encoding_name.map_fn_to()),
+        ("decode", text::decode.map_fn_to()),
+        ("atob", text::atob.map_fn_to()),
+        ("btoa", text::btoa.map_fn_to()),
+        ("urlParse", url_ops::parse.map_fn_to()),
+        ("urlSet", url_ops::set.map_fn_to()),
+        ("formParse", url_ops::form_parse.map_fn_to()),
+        ("formSerialize", url_ops::form_serialize.map_fn_to()),
+        ("randomFill", crypto::random_fill.map_fn_to()),
+        ("uuid", crypto::uuid.map_fn_to()),
+        ("digest", crypto::digest.map_fn_to()),
+        ("hmac", crypto::hmac.map_fn_to()),
+        ("hmacVerify", crypto::hmac_verify.map_fn_to()),
+        ("clone", clone::structured_clone.map_fn_to()),
+        ("codecNew", compress::codec_new.map_fn_to()),
+        ("codecPush", compress::codec_push.map_fn_to()),
+        ("codecClose", compress::codec_close.map_fn_to()),
+        ("now", misc::now.map_fn_to()),
+        ("timeOrigin", misc::time_origin.map_fn_to()),
+        ("print", misc::print.map_fn_to()),
+        ("format", misc::format.map_fn_to()),
+        ("inspect", misc::inspect.map_fn_to()),
+        ("group", misc::group.map_fn_to()),
+        ("weakTimer", super::super::timers::weak_timer.map_fn_to()),
+        ("fetchStart", super::super::fetch::fetch_start.map_fn_to()),
+        ("fetchAbort", super::super::fetch::fetch_abort.map_fn_to()),
+    ]
+}
+
+/// A fresh, frozen object with every op as a native function.
+pub(super) fn object<'s>(scope: &PinScope<'s, '_>) -> Local<'s, v8::Object> {
+    let null = v8::null(scope).into();
+    let ops = v8::Object::with_prototype_and_properties(scope, null, &[], &[]);
+    for (name, callback) in table() {
+        let (Some(key), Some(f)) = (
+            v8::String::new(scope, name),
+            v8::Function::builder_raw(callback).build(scope),
+        ) else {
+            continue;
+        };
+        ops.set(scope, key.into(), f.into());
+    }
+    ops.set_integrity_level(scope, v8::IntegrityLevel::Frozen);
+    ops
+}
