@@ -9,8 +9,10 @@
 pub mod error;
 pub mod frame;
 pub mod heap_file;
+pub mod host;
 pub mod protocol;
 
 pub use error::{ExecError, JsException};
 pub use frame::{decode, encode, read_frame, write_frame, FrameError, MAX_FRAME_BYTES};
+pub use host::*;
 pub use protocol::*;

@@ -5,6 +5,8 @@
 //! 2. supervisor -> `Request::Init(WorkerConfig)`;
 //! 3. worker locks itself down, then -> `Response::Ready(SandboxReport)`;
 //! 4. any number of `Request::Exec` -> `Response::Exec`, one at a time;
+//!    while one runs, the worker may send `Response::Host` calls and the
+//!    supervisor answers each with a `Request::HostReply` (see `host.rs`);
 //! 5. `Request::Shutdown` or EOF ends the worker.
 //!
 //! Both enums are closed and contain only bincode-friendly shapes (no
@@ -13,9 +15,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ExecError;
+use crate::host::{HostCall, HostReply};
 
 /// Bumped whenever any type in this crate changes shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The fd number at which a worker finds its end of the socket pair.
 pub const WORKER_IPC_FD: i32 = 3;
@@ -30,6 +33,8 @@ pub enum Request {
     Init(WorkerConfig),
     /// Run one script.
     Exec(ExecRequest),
+    /// The answer to one `Response::Host` of the running execution.
+    HostReply(HostReply),
     /// Exit cleanly.
     Shutdown,
 }
@@ -43,6 +48,8 @@ pub enum Response {
     Ready(SandboxReport),
     /// The answer to one `Request::Exec`.
     Exec(ExecResponse),
+    /// A host call of the running execution (a fetch, a module).
+    Host(HostCall),
     /// The worker cannot go on (e.g. strict sandbox unavailable); it exits
     /// right after sending this.
     Fatal(String),

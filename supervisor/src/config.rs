@@ -13,6 +13,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use mcp_v8_shared::SandboxMode;
 
+use crate::host::{HostConfig, NetArgs};
+
 #[path = "config_cluster.rs"]
 mod cluster;
 pub use cluster::ClusterConfig;
@@ -166,6 +168,10 @@ pub struct Args {
     /// This node's name in status output (default: the host name).
     #[arg(long, env = "MCP_V8_NODE_ID")]
     pub node_id: Option<String>,
+
+    /// The outside world: fetch policy and limits, modules.
+    #[command(flatten)]
+    pub net: NetArgs,
 }
 
 /// Accepts `30s`, `500ms`, `2m`, `7d` or a bare number of seconds.
@@ -221,6 +227,8 @@ pub struct Config {
     pub node_id: String,
     /// Cluster mode: the Raft port and how this node takes part.
     pub cluster: Option<ClusterConfig>,
+    /// Fetch policy, limits and modules.
+    pub host: HostConfig,
 }
 
 /// A flag value that parses but makes no sense.
@@ -313,7 +321,17 @@ impl Args {
         if self.http_port == Some(0) {
             return Err(bad("http-port", "0 is not a port clients can reach"));
         }
+        let max_frame = frame_bytes(
+            self.max_heap_bytes,
+            self.max_code_bytes,
+            self.max_output_bytes,
+        );
+        let host = self
+            .net
+            .into_config(max_frame)
+            .map_err(|e| bad(e.flag, e.why))?;
         Ok(Config {
+            host,
             http_port: self.http_port,
             http_host: self.http_host,
             directory_path: self.directory_path,
@@ -359,8 +377,18 @@ impl Config {
 
     /// Largest frame on a worker socket: a snapshot plus code plus output.
     pub fn max_frame_bytes(&self) -> u64 {
-        self.max_heap_bytes + 2 * self.max_code_bytes + 2 * self.max_output_bytes + (1 << 20)
+        frame_bytes(
+            self.max_heap_bytes,
+            self.max_code_bytes,
+            self.max_output_bytes,
+        )
     }
+}
+
+/// Largest frame on a worker socket: a snapshot plus code plus output
+/// (a fetched body, at most 768 MiB + 1 MiB, fits too).
+fn frame_bytes(max_heap: u64, max_code: u64, max_output: u64) -> u64 {
+    max_heap + 2 * max_code + 2 * max_output + (1 << 20)
 }
 
 #[cfg(test)]

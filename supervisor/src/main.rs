@@ -9,6 +9,7 @@
 mod cluster;
 mod config;
 mod exec;
+mod host;
 mod http;
 mod mcp;
 mod metrics;
@@ -161,12 +162,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let host = Arc::new(
+        host::HostServices::new(config.host.clone(), metrics.clone())
+            .context("cannot set up fetch and modules")?,
+    );
     let exec = Arc::new(ExecService::new(
         config.clone(),
         pool.clone(),
         stores,
         metrics.clone(),
         replica,
+        host,
     ));
     let cluster = cluster.map(|started| started.serve(exec.clone(), &config, shutdown.clone()));
 

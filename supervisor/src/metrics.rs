@@ -35,6 +35,13 @@ struct TransferLabel {
     outcome: &'static str,
 }
 
+/// Label for host calls by kind and result.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HostLabel {
+    kind: &'static str,
+    result: &'static str,
+}
+
 /// Every metric the supervisor exports.
 pub struct Metrics {
     /// The registry that renders them.
@@ -57,6 +64,12 @@ pub struct Metrics {
     heap_transfer_bytes: Family<TransferLabel, Counter>,
     /// `mcp_v8_cluster_*`: term, role, leader changes, replication lag.
     pub cluster: ClusterMetrics,
+    /// `mcp_v8_host_calls_total{kind, result}`: fetches and module loads.
+    host_calls: Family<HostLabel, Counter>,
+    /// `mcp_v8_fetch_response_bytes_total`: body bytes fetched.
+    fetch_bytes: Counter,
+    /// `mcp_v8_fetch_duration_seconds`: one fetch, redirects included.
+    fetch_duration: Histogram,
 }
 
 impl Metrics {
@@ -112,6 +125,24 @@ impl Metrics {
             heap_transfer_bytes.clone(),
         );
         let cluster = ClusterMetrics::register(&mut registry);
+        let host_calls = Family::<HostLabel, Counter>::default();
+        registry.register(
+            "host_calls",
+            "Host calls (fetch, module) by result",
+            host_calls.clone(),
+        );
+        let fetch_bytes = Counter::default();
+        registry.register(
+            "fetch_response_bytes",
+            "Response body bytes returned by fetch",
+            fetch_bytes.clone(),
+        );
+        let fetch_duration = Histogram::new(exponential_buckets(0.000_25, 2.0, 18));
+        registry.register(
+            "fetch_duration_seconds",
+            "Latency of one fetch, redirects included",
+            fetch_duration.clone(),
+        );
         Metrics {
             registry,
             cluster,
@@ -123,6 +154,9 @@ impl Metrics {
             commit,
             heap_transfers,
             heap_transfer_bytes,
+            host_calls,
+            fetch_bytes,
+            fetch_duration,
         }
     }
 
@@ -159,6 +193,19 @@ impl Metrics {
         };
         self.heap_transfers.get_or_create(&label).inc();
         self.heap_transfer_bytes.get_or_create(&label).inc_by(bytes);
+    }
+
+    /// Records one host call; `result` is `ok` or an error class.
+    pub fn host_call(&self, kind: &'static str, result: &'static str) {
+        self.host_calls
+            .get_or_create(&HostLabel { kind, result })
+            .inc();
+    }
+
+    /// Records one completed fetch.
+    pub fn fetch(&self, bytes: u64, seconds: f64) {
+        self.fetch_bytes.inc_by(bytes);
+        self.fetch_duration.observe(seconds);
     }
 
     /// Renders the Prometheus text exposition format.

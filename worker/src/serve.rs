@@ -60,6 +60,7 @@ pub fn serve() -> Result<(), ServeError> {
     let config: WorkerConfig = match read_frame(&mut ipc, HANDSHAKE_MAX_FRAME) {
         Ok(Request::Init(config)) => config,
         Ok(Request::Exec(_)) => return Err(ServeError::NoInit("Exec")),
+        Ok(Request::HostReply(_)) => return Err(ServeError::NoInit("HostReply")),
         Ok(Request::Shutdown) | Err(FrameError::Closed) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
@@ -71,6 +72,9 @@ pub fn serve() -> Result<(), ServeError> {
         layers.extend(sandbox::restrict_process(&config));
     }
     let mut engine = Engine::new(&config);
+    // SAFETY: `ipc` lives until `serve` returns, after the engine's last
+    // run, and the request loop below does not use it while a run goes on.
+    unsafe { engine.set_host_fd(WORKER_IPC_FD) };
     if config.sandbox != SandboxMode::Off {
         match sandbox::seal(&config) {
             Ok(sealed) => layers.extend(sealed),
@@ -93,6 +97,8 @@ pub fn serve() -> Result<(), ServeError> {
                 // does not wait for it.
                 engine.prepare();
             }
+            // A late answer to a host call of a run that already ended.
+            Ok(Request::HostReply(_)) => {}
             Ok(Request::Init(_)) => {
                 let msg = Response::Fatal("Init sent twice".into());
                 write_frame(&mut ipc, &msg, max_frame)?;

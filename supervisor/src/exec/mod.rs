@@ -18,6 +18,7 @@ mod session;
 mod stores;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,7 @@ pub use replica::{ClusterRefusal, Owner, Replica};
 pub use stores::{Deleted, SessionDoc, Stores};
 
 use crate::config::Config;
+use crate::host::{FetchRecord, HostServices, RunHost};
 use crate::metrics::Metrics;
 use crate::pool::{JobOutcome, PoolError, WorkerPool};
 use crate::store::{RunStatus, StoreError};
@@ -55,6 +57,10 @@ pub struct ExecJob {
     /// client that went away).
     #[serde(skip)]
     pub cancel: CancellationToken,
+    /// Hosts this run may fetch from, narrowing the server's `--allow-net`.
+    pub allow_net: Option<Vec<String>>,
+    /// In-request ES modules: relative path -> source.
+    pub modules: HashMap<String, String>,
 }
 
 /// Final status of an execution.
@@ -140,6 +146,9 @@ pub struct ExecReport {
     /// The session the run belonged to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// The fetches the run made, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetches: Vec<FetchRecord>,
 }
 
 /// Why a job was refused before or instead of running.
@@ -173,6 +182,8 @@ pub struct ExecService {
     next_id: AtomicU64,
     /// In cluster mode, how sessions and heaps are replicated.
     replica: Option<Arc<dyn Replica>>,
+    /// Fetch and module services.
+    host: Arc<HostServices>,
 }
 
 impl ExecService {
@@ -183,6 +194,7 @@ impl ExecService {
         stores: Stores,
         metrics: Arc<Metrics>,
         replica: Option<Arc<dyn Replica>>,
+        host: Arc<HostServices>,
     ) -> Self {
         ExecService {
             config,
@@ -191,6 +203,7 @@ impl ExecService {
             metrics,
             next_id: AtomicU64::new(1),
             replica,
+            host,
         }
     }
 
@@ -242,7 +255,7 @@ impl ExecService {
             }
             (None, None) => {
                 let request = self.request_for(&job)?;
-                self.dispatch(request, &job.cancel).await?.0
+                self.dispatch(request, &job).await?.0
             }
             (None, Some(_)) => self.heap_run(job).await?,
             (Some(_), None) => {
@@ -280,13 +293,14 @@ impl ExecService {
     async fn dispatch(
         &self,
         request: ExecRequest,
-        cancel: &CancellationToken,
+        job: &ExecJob,
     ) -> Result<(ExecReport, Option<Vec<u8>>), ExecServiceError> {
+        let host = self.run_host(job, request.id)?;
         let (timeout_ms, heap_mb, snapshot) =
             (request.timeout_ms, request.heap_mb, request.snapshot);
-        let pending = self.pool.submit(request, cancel.clone())?;
+        let pending = self.pool.submit(request, job.cancel.clone(), host.clone())?;
         let done = pending.await.map_err(|_| ExecServiceError::Dropped)?;
-        Ok(match done.outcome {
+        let (mut report, heap) = match done.outcome {
             JobOutcome::Completed(mut response) => {
                 let heap = response.heap.take().filter(|_| response.outcome.is_ok());
                 (report::answered(response, done.worker), heap)
@@ -295,7 +309,30 @@ impl ExecService {
                 report::died_report(class, done.worker, timeout_ms, heap_mb, snapshot),
                 None,
             ),
-        })
+        };
+        report.fetches = host.fetch_log();
+        Ok((report, heap))
+    }
+
+    /// The run's host-call context: its narrowed policy and modules.
+    fn run_host(&self, job: &ExecJob, id: u64) -> Result<Arc<RunHost>, ExecServiceError> {
+        let narrow = match &job.allow_net {
+            None => None,
+            Some(list) => Some(
+                HostServices::run_layer(list)
+                    .map_err(|e| ExecServiceError::InvalidRequest(format!("allow_net: {e}")))?,
+            ),
+        };
+        let total: usize = job.modules.values().map(String::len).sum();
+        if total as u64 > self.config.max_code_bytes {
+            return Err(ExecServiceError::CodeTooLarge {
+                len: total as u64,
+                max: self.config.max_code_bytes,
+            });
+        }
+        RunHost::new(self.host.clone(), id, narrow, job.modules.clone())
+            .map(Arc::new)
+            .map_err(ExecServiceError::InvalidRequest)
     }
 
     /// Checks limits and builds the wire request.

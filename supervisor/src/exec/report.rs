@@ -33,6 +33,7 @@ pub(super) fn answered(response: ExecResponse, worker: usize) -> ExecReport {
         worker,
         heap: None,
         session: None,
+        fetches: Vec::new(),
     }
 }
 
@@ -161,6 +162,7 @@ pub(super) fn died_report(
         worker,
         heap: None,
         session: None,
+        fetches: Vec::new(),
     }
 }
 

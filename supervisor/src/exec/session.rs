@@ -69,7 +69,7 @@ impl ExecService {
         request.snapshot = true;
         let code_sha256 = hex::encode(Sha256::digest(job.code.as_bytes()));
         let started_at = crate::store::now_unix_ms();
-        let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
+        let (mut report, heap) = self.dispatch(request, &job).await?;
         let entry = SessionEntry {
             index: 0,
             input_heap: input,
@@ -133,7 +133,7 @@ impl ExecService {
             .map_err(StoreError::from)?;
         request.heap = Some(self.heap_payload(hash).await?);
         request.snapshot = true;
-        let (mut report, heap) = self.dispatch(request, &job.cancel).await?;
+        let (mut report, heap) = self.dispatch(request, &job).await?;
         if let Some(bytes) = heap {
             let hash = match &self.replica {
                 None => self.stores.save(bytes).await?,

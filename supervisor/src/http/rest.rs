@@ -28,6 +28,11 @@ struct ExecBody {
     session: Option<String>,
     /// Heap hash to start from.
     heap: Option<String>,
+    /// Hosts this run may fetch from (narrows `--allow-net`).
+    allow_net: Option<Vec<String>>,
+    /// In-request ES modules: relative path -> source.
+    #[serde(default)]
+    modules: std::collections::HashMap<String, String>,
 }
 
 /// How the body is to be read, from its content type.
@@ -100,6 +105,8 @@ pub async fn post_exec(
                 heap_mb: body.heap_mb,
                 session: body.session,
                 heap: body.heap,
+                allow_net: body.allow_net,
+                modules: body.modules,
                 ..ExecJob::default()
             }
         }

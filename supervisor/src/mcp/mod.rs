@@ -97,9 +97,14 @@ fn instructions(config: &Config) -> String {
          - Promises, async/await, setTimeout/setInterval and clearTimeout/clearInterval; the \
          run ends when the script and every pending timer are done.\n\
          \n\
-         What a script does not get: no network (no fetch, no sockets), no file system, no \
-         require/import of modules, no process or environment access, no Node or browser \
-         APIs beyond the above. Compute with what you pass in the code.\n\
+         - {network}\n\
+         - ES modules: code with static import/export runs as a module and its `default` \
+         export is the result; `modules` passed with the call ({{\"./util.js\": \"export \
+         ...\"}}) are importable by relative specifier; {packages}\n\
+         \n\
+         What a script does not get: no sockets, no file system, no require(), no process or \
+         environment access, no Node or browser APIs beyond the above. Compute with what you \
+         pass in the code.\n\
          \n\
          State: without `session` or `heap` every run starts from an empty global scope. \
          Pass `session: \"some-name\"` to keep globals (var/let/const/function at top \
@@ -119,5 +124,25 @@ fn instructions(config: &Config) -> String {
         heap = config.heap_memory_max,
         code = config.max_code_bytes,
         output = config.max_output_bytes,
+        network = network_line(config),
+        packages = if config.host.modules_dir.is_some() {
+            "bare specifiers (\"zod\") import the packages the server installed."
+        } else {
+            "no packages are installed on this server."
+        },
     )
+}
+
+/// The instructions' line about `fetch`.
+fn network_line(config: &Config) -> String {
+    if config.host.allow_net.is_empty() {
+        "fetch exists but the server allows no hosts: no network.".to_string()
+    } else {
+        format!(
+            "fetch (Request, Response, Headers) reaches only the hosts the server allows \
+             ({} granted); `allow_net` on a call narrows it further. Other hosts fail with a \
+             TypeError.",
+            config.host.allow_net.len()
+        )
+    }
 }

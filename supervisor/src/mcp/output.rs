@@ -54,6 +54,7 @@ mod tests {
             worker: 3,
             heap: (status == ExecStatus::Ok).then(|| "ab".repeat(32)),
             session: Some("s1".into()),
+            fetches: Vec::new(),
         }
     }
 

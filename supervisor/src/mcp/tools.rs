@@ -54,6 +54,15 @@ pub struct RunJsArgs {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub timeout_ms: Option<u64>,
+    /// Hosts `fetch` may reach in this run, as HOST[:PORT] (e.g.
+    /// "api.example.com", "*.example.com:443"). Narrows the server's
+    /// network policy; it can never allow more than the server does.
+    #[serde(default)]
+    pub allow_net: Option<Vec<String>>,
+    /// ES modules the code may import by relative specifier, as path ->
+    /// source, e.g. {"./util.js": "export const twice = x => 2 * x"}.
+    #[serde(default)]
+    pub modules: std::collections::HashMap<String, String>,
 }
 
 /// The `language` argument of `run_js`.
@@ -79,8 +88,11 @@ const RUN_JS_DESCRIPTION: &str = "Run JavaScript in a sandboxed V8 isolate and r
 printed and the value of its last expression. \
 Supports modern JavaScript, top-level await, Promises and setTimeout/setInterval; console.* \
 output is captured as `stdout`. TypeScript runs too with `language: \"typescript\"` (types \
-are stripped, not checked). There is no network, file system or module loading: put all \
-data the script needs into `code`. \
+are stripped, not checked). There is no file system. `fetch` reaches only the hosts the \
+server's network policy allows (ask with `allow_net` to narrow it further); other hosts fail \
+with a TypeError. Code with static `import`/`export` runs as an ES module whose result is its \
+default export; it may import the `modules` given with the call by relative specifier (\
+\"./util.js\") and packages the server provides by name. \
 Without `session` or `heap` every call starts from a fresh, empty global scope. With \
 `session: \"name\"` globals persist between calls of that session (e.g. first call \
 `var data = [1, 2, 3]`, later call `data.length`); with `heap` a call starts from a saved \
@@ -117,6 +129,8 @@ impl McpServer {
             session,
             heap,
             timeout_ms,
+            allow_net,
+            modules,
         } = match parse_arguments(arguments) {
             Ok(args) => args,
             Err(why) => return bad_arguments(&context, why),
@@ -132,6 +146,8 @@ impl McpServer {
             timeout_ms,
             session,
             heap,
+            allow_net,
+            modules,
             // notifications/cancelled (or, statelessly, the client closing
             // the request) cancels this token, which kills the worker.
             cancel: context.ct.child_token(),

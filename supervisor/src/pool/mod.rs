@@ -24,6 +24,7 @@ pub use cgroup::{CgroupStatus, WorkerCgroup};
 pub use exit_class::ExitClass;
 pub use status::{resident_bytes, WorkerState, WorkerStatus};
 
+use crate::host::RunHost;
 use crate::metrics::Metrics;
 
 /// One execution waiting for, or running on, a worker.
@@ -36,6 +37,8 @@ pub struct Job {
     pub reply: oneshot::Sender<JobResult>,
     /// This job's share of the queue's byte budget, held until it is done.
     _bytes: OwnedSemaphorePermit,
+    /// Answers the job's host calls (fetch, modules).
+    pub host: Arc<RunHost>,
 }
 
 /// What became of a job.
@@ -152,6 +155,7 @@ impl WorkerPool {
         &self,
         request: ExecRequest,
         cancel: CancellationToken,
+        host: Arc<RunHost>,
     ) -> Result<oneshot::Receiver<JobResult>, PoolError> {
         let bytes = request.code.len() + request.heap.as_ref().map_or(0, Vec::len);
         // A job larger than the whole budget still runs, alone.
@@ -167,6 +171,7 @@ impl WorkerPool {
             cancel,
             reply,
             _bytes: permit,
+            host,
         };
         match self.queue.try_send(job) {
             Ok(()) => {

@@ -4,12 +4,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use mcp_v8_shared::{ExecError, ExecRequest, ExecResponse, Request, Response};
+use std::collections::HashMap;
+
+use futures::{SinkExt, StreamExt};
+use mcp_v8_shared::{
+    decode, encode, ExecError, ExecRequest, ExecResponse, HostCallKind, HostReply, Request,
+    Response, MAX_HOST_CALLS_IN_FLIGHT,
+};
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
 
 use super::exit_class::ExitClass;
-use super::spawn::{recv, send, spawn_worker, SpawnError, Spawned};
+use super::spawn::{send, spawn_worker, SpawnError, Spawned};
 use super::status::{resident_bytes, CurrentExecution, WorkerState};
 use super::{lock, Job, JobOutcome, JobResult, PoolShared};
+use crate::host::RunHost;
 
 /// Time a worker gets past an execution's deadline before it is killed
 /// (its own watchdog should have answered long before).
@@ -149,7 +158,7 @@ async fn serve_jobs(id: usize, shared: &PoolShared, mut worker: Spawned) -> (Exi
                 started: Instant::now(),
             });
         }
-        let ran = run_job(&mut worker, job.request, &job.cancel).await;
+        let ran = run_job(&mut worker, job.request, &job.cancel, &job.host).await;
         let (outcome, end) = match ran {
             Ran::Answered(response) => {
                 // A worker whose isolate hit a limit is replaced: its
@@ -210,27 +219,100 @@ enum Ran {
     Lost,
 }
 
+/// Sends the job, then serves its host calls until the worker answers,
+/// the hard deadline passes or the caller cancels. Host calls run as
+/// tasks of a `JoinSet` owned here: when the job ends, for whatever
+/// reason, dropping the set aborts them and closes their connections.
+/// Replies go out through their own writer, so that a large reply never
+/// blocks reading the worker's next frame.
 async fn run_job(
     worker: &mut Spawned,
     request: ExecRequest,
     cancel: &tokio_util::sync::CancellationToken,
+    host: &Arc<RunHost>,
 ) -> Ran {
     let id = request.id;
-    let hard_deadline = Duration::from_millis(request.timeout_ms) + KILL_GRACE;
-    let exchange = async {
-        send(&mut worker.conn, &Request::Exec(request)).await?;
-        recv(&mut worker.conn).await
+    let timeout = Duration::from_millis(request.timeout_ms);
+    let hard_deadline = tokio::time::sleep(timeout + KILL_GRACE);
+    tokio::pin!(hard_deadline);
+    host.started(timeout);
+    let (mut sink, mut stream) = (&mut worker.conn).split();
+    let (replies, mut outgoing) = mpsc::channel::<HostReply>(MAX_HOST_CALLS_IN_FLIGHT + 1);
+    let mut calls: JoinSet<()> = JoinSet::new();
+    let mut in_flight: HashMap<u32, AbortHandle> = HashMap::new();
+    let writer = async {
+        let send = |r: &Request| encode(r).map(bytes::Bytes::from);
+        let Ok(exec) = send(&Request::Exec(request)) else {
+            return Ran::Lost;
+        };
+        if sink.send(exec).await.is_err() {
+            return Ran::Lost;
+        }
+        while let Some(reply) = outgoing.recv().await {
+            let Ok(frame) = send(&Request::HostReply(reply)) else {
+                return Ran::Kill(ExitClass::Retired);
+            };
+            if sink.send(frame).await.is_err() {
+                return Ran::Lost;
+            }
+        }
+        std::future::pending().await
+    };
+    let reader = async {
+        loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    let answer = match frame {
+                        Some(Ok(frame)) => decode::<Response>(&frame),
+                        _ => return Ran::Lost,
+                    };
+                    match answer {
+                        Ok(Response::Exec(response)) if response.id == id => {
+                            return Ran::Answered(response)
+                        }
+                        Ok(Response::Host(call)) if call.exec_id == id => {
+                            if let HostCallKind::Abort = call.kind {
+                                if let Some(task) = in_flight.remove(&call.call_id) {
+                                    task.abort();
+                                }
+                                continue;
+                            }
+                            if in_flight.len() > MAX_HOST_CALLS_IN_FLIGHT {
+                                tracing::error!(execution = id, "worker exceeded the host calls in flight");
+                                return Ran::Kill(ExitClass::Retired);
+                            }
+                            let (host, replies, call_id) = (host.clone(), replies.clone(), call.call_id);
+                            let task = calls.spawn(async move {
+                                if let Some(reply) = host.handle(call_id, call.kind).await {
+                                    let _ = replies.send(reply).await;
+                                }
+                            });
+                            in_flight.insert(call_id, task);
+                        }
+                        Ok(other) => {
+                            tracing::error!(execution = id, "worker answered out of protocol: {other:?}");
+                            return Ran::Kill(ExitClass::Retired);
+                        }
+                        Err(e) => {
+                            tracing::error!(execution = id, "malformed frame from worker: {e}");
+                            return Ran::Kill(ExitClass::Retired);
+                        }
+                    }
+                }
+                Some(done) = calls.join_next_with_id(), if !calls.is_empty() => {
+                    let task = match done {
+                        Ok((task, ())) => task,
+                        Err(e) => e.id(),
+                    };
+                    in_flight.retain(|_, handle| handle.id() != task);
+                }
+            }
+        }
     };
     tokio::select! {
-        answer = exchange => match answer {
-            Ok(Response::Exec(response)) if response.id == id => Ran::Answered(response),
-            Ok(other) => {
-                tracing::error!(execution = id, "worker answered out of protocol: {other:?}");
-                Ran::Kill(ExitClass::Retired)
-            }
-            Err(_) => Ran::Lost,
-        },
-        _ = tokio::time::sleep(hard_deadline) => Ran::Kill(ExitClass::TimeoutKill),
+        ran = reader => ran,
+        ran = writer => ran,
+        _ = &mut hard_deadline => Ran::Kill(ExitClass::TimeoutKill),
         _ = cancel.cancelled() => Ran::Kill(ExitClass::Cancelled),
     }
 }

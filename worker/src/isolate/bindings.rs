@@ -1,7 +1,6 @@
 //! The native globals every context gets (`console`, timers,
-//! `queueMicrotask`, and with the
-//! `attack-hooks` feature `__attack`), and the one static list of native
-//! callbacks that snapshots need (these plus the web platform ops of
+//! `queueMicrotask`, and with the `attack-hooks` feature `__attack`), and the one static list of
+//! native callbacks that snapshots need (these plus the web platform ops of
 //! `web::ops`, which the web glue holds in a closure).
 //!
 //! Invariant: every function installed here appears in
@@ -15,6 +14,7 @@ use std::sync::OnceLock;
 use v8::{ExternalReference, Local, MapFnTo, PinScope};
 
 use super::console::{console_method, METHODS};
+use super::modules::import_fulfilled;
 use super::run::on_message;
 use super::timers::{clear_timer, queue_microtask, set_timer, ONE_SHOT, REPEAT};
 
@@ -50,6 +50,11 @@ pub(crate) fn external_references() -> Cow<'static, [ExternalReference]> {
         for (_, function) in super::web::ops::table() {
             refs.push(ExternalReference { function });
         }
+        // The fulfilment handler of dynamic `import()` (a closure over the
+        // module namespace, alive while an import is pending).
+        refs.push(ExternalReference {
+            function: import_fulfilled.map_fn_to(),
+        });
         #[cfg(feature = "attack-hooks")]
         refs.push(ExternalReference {
             function: attack.map_fn_to(),
@@ -90,7 +95,7 @@ fn set<'s>(
 
 /// Installs the native globals into the current context of `scope`
 /// (fresh or restored from a snapshot; existing bindings are replaced).
-pub(crate) fn install(scope: &PinScope) {
+pub(crate) fn install(scope: &mut PinScope) {
     let global = scope.get_current_context().global(scope);
     let console = v8::Object::new(scope);
     for (i, (name, _)) in METHODS.iter().enumerate() {

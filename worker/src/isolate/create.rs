@@ -13,6 +13,7 @@ use mcp_v8_shared::ExecError;
 
 use super::bindings;
 use super::limits::{self, HeapGuard};
+use super::modules;
 use super::run::{on_message, on_promise_reject};
 use super::snapshot;
 use super::state::RunState;
@@ -119,6 +120,7 @@ pub(crate) fn build(
     isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
     isolate.set_promise_reject_callback(on_promise_reject);
     isolate.add_message_listener(on_message);
+    isolate.set_host_import_module_dynamically_callback(modules::import_dynamically);
     let context = {
         v8::scope!(let scope, isolate);
         let context = v8::Context::new(scope, Default::default());

@@ -152,6 +152,11 @@ impl AllocBudget {
     pub(crate) fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
     }
+
+    /// Bytes that may still be allocated.
+    pub(crate) fn room(&self) -> u64 {
+        self.limit.saturating_sub(self.used.load(Ordering::Relaxed))
+    }
 }
 
 /// Shared allocation path of both allocate entry points.

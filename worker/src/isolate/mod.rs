@@ -13,15 +13,21 @@
 //! run, event loop, result), `tla` (top-level await), `limits` (heap and
 //! ArrayBuffer limits), `watchdog` (deadline), `snapshot` (heap
 //! snapshots), `checksum` (V8's snapshot checksum, replaced), `state`
-//! (per-run state reached from callbacks).
+//! (per-run state reached from callbacks), `eventloop` (timers, tasks,
+//! host replies), `host` (host calls to the supervisor), `fetch` (the
+//! native half of `fetch`, with `fetch.js`), `modules` (ES modules).
 
 mod bindings;
 mod checksum;
 mod console;
 mod create;
+mod eventloop;
+mod fetch;
+mod host;
 mod inspect;
 mod inspect_text;
 mod limits;
+mod modules;
 mod platform;
 mod run;
 mod snapshot;
@@ -77,6 +83,8 @@ pub struct Engine {
     retired: Vec<Holder>,
     /// The deadline watchdog (`None` only if its thread could not start).
     watchdog: Option<Watchdog>,
+    /// The IPC fd host calls go over (`None`: no supervisor, e.g. tests).
+    host_fd: Option<std::os::fd::RawFd>,
     /// The startup snapshot with the web globals (`None`: web globals off,
     /// or the snapshot could not be built).
     startup: Option<&'static [u8]>,
@@ -125,6 +133,7 @@ impl Engine {
             ready: None,
             retired: Vec::new(),
             watchdog,
+            host_fd: None,
             startup,
             _anchor: anchor,
         };
@@ -165,13 +174,31 @@ impl Engine {
             max_snapshot_bytes: 0,
         };
         let deadline = deadline_after(Instant::now(), req.timeout_ms);
-        let finished = run::run(&mut holder, &req, deadline, watchdog, self.platform, 4096);
+        let finished = run::run(
+            &mut holder,
+            &req,
+            None,
+            deadline,
+            watchdog,
+            self.platform,
+            4096,
+        );
         if let Err(e) = finished.outcome {
             eprintln!("mcp-v8 worker: warm-up script failed: {e}");
         }
         if let Some(isolate) = holder.isolate.as_mut() {
             isolate.low_memory_notification();
         }
+    }
+
+    /// Lets runs make host calls (fetch, modules) over `fd`, the IPC
+    /// socket.
+    ///
+    /// # Safety
+    /// `fd` must stay open for the engine's lifetime, and nothing else may
+    /// use it while [`Engine::execute`] runs.
+    pub unsafe fn set_host_fd(&mut self, fd: std::os::fd::RawFd) {
+        self.host_fd = Some(fd);
     }
 
     /// Drops the isolates of earlier runs and builds the next isolate and
@@ -246,7 +273,20 @@ impl Engine {
         };
         let deadline = deadline_after(started, req.timeout_ms);
         let budget = usize::try_from(self.max_frame_bytes).unwrap_or(usize::MAX);
-        let finished = run::run(&mut holder, req, deadline, watchdog, self.platform, budget);
+        let link = self.host_fd.map(|fd| {
+            // SAFETY: `set_host_fd`'s contract: the fd is the open IPC
+            // socket, and the request loop does not touch it during a run.
+            unsafe { host::HostLink::on_fd(fd, self.max_frame_bytes) }
+        });
+        let finished = run::run(
+            &mut holder,
+            req,
+            link,
+            deadline,
+            watchdog,
+            self.platform,
+            budget,
+        );
         let mut outcome = finished.outcome;
         let mut heap = None;
         if req.snapshot && outcome.is_ok() {

@@ -1,35 +1,36 @@
 //! One execution inside a prepared isolate: strip TypeScript (see
-//! `crate::typescript`), compile (with the top-level `await` rewrite),
-//! run, the event loop (microtasks, platform tasks, timers), and turning
+//! `crate::typescript`), compile (as a classic script with the top-level
+//! `await` rewrite, or as an ES module when the code has static
+//! `import`/`export`), run, drive the event loop (`eventloop.rs`), and turn
 //! the completion value or the failure into the response.
 //!
-//! Event loop: run microtasks to completion; stop on an uncaught exception
-//! or an unhandled rejection; pump V8's foreground tasks; then fire the
-//! earliest due timer, or sleep until it is due (never past the deadline);
-//! repeat until no timer is left (weak timers, from `AbortSignal.timeout`,
-//! count only while the script's result promise is pending). The completion value, if a promise, is
-//! then read: fulfilled -> its value, rejected -> an exception, still
-//! pending -> `Promise { <pending> }`.
+//! A script's completion value, if a promise, is read after the loop:
+//! fulfilled -> its value, rejected -> an exception, still pending ->
+//! `Promise { <pending> }`. A module's value is its `default` export
+//! (awaited), or `undefined` without one.
 
 use std::time::Instant;
 
-use mcp_v8_shared::{ExecError, ExecRequest, JsException, JsValue};
+use mcp_v8_shared::{ExecError, ExecRequest, JsException, JsValue, MAIN_MODULE_ID};
 use v8::{Global, Local, PinScope, Platform, SharedRef, Value};
 
 use super::create::Holder;
+use super::eventloop::event_loop;
+use super::host::{HostCalls, HostLink};
 use super::inspect::{self, Inspector};
+use super::modules;
 use super::state::{Output, Rejection, RunState};
 use super::tla;
 use super::watchdog::Watchdog;
 
 /// The try-catch scope a run executes in.
-type Tc<'a, 'b, 's, 'i> = v8::PinnedRef<'a, v8::TryCatch<'b, 's, v8::HandleScope<'i>>>;
+pub(crate) type Tc<'a, 'b, 's, 'i> = v8::PinnedRef<'a, v8::TryCatch<'b, 's, v8::HandleScope<'i>>>;
 
 /// Resource name of the script in stack traces.
-const SCRIPT_NAME: &str = crate::typescript::JS_SCRIPT_NAME;
+pub(crate) const SCRIPT_NAME: &str = crate::typescript::JS_SCRIPT_NAME;
 
 /// Why a run stopped without a value.
-enum Stop {
+pub(crate) enum Stop {
     /// The isolate was terminated (watchdog or heap limit).
     Terminated,
     /// The deadline passed while no JS was running (waiting for timers).
@@ -38,6 +39,8 @@ enum Stop {
     Exception(JsException),
     /// The result is longer than a response frame can carry.
     TooLarge(usize),
+    /// The IPC link to the supervisor failed during a host call.
+    Host(String),
 }
 
 /// The result of [`run`].
@@ -54,6 +57,7 @@ pub(crate) struct Finished {
 pub(crate) fn run(
     holder: &mut Holder,
     req: &ExecRequest,
+    link: Option<HostLink>,
     deadline: Instant,
     watchdog: &Watchdog,
     platform: &SharedRef<Platform>,
@@ -76,7 +80,9 @@ pub(crate) fn run(
             }
         }
     };
-    isolate.set_slot(RunState::new(req.max_output_bytes));
+    let mut state = RunState::new(req.max_output_bytes, HostCalls::new(link, req.id), deadline);
+    state.budget = Some(holder.heap_guard.budget.clone());
+    isolate.set_slot(state);
     watchdog.arm(isolate.thread_safe_handle(), deadline);
     let result = {
         v8::scope!(let scope, isolate);
@@ -114,6 +120,7 @@ pub(crate) fn run(
                 bytes: units as u64,
                 max_bytes: result_budget as u64,
             }),
+            Err(Stop::Host(why)) => Err(ExecError::Protocol(why)),
         }
     };
     if let Err(e) = outcome.as_mut() {
@@ -130,24 +137,64 @@ fn execute<'s>(
     platform: &SharedRef<Platform>,
     result_budget: usize,
 ) -> Result<JsValue, Stop> {
-    let script = compile(tc, code)?;
-    let Some(value) = script.run(tc) else {
-        return Err(caught(tc));
+    let value = match compile(tc, code)? {
+        Compiled::Script(script) => {
+            let Some(value) = script.run(tc) else {
+                return Err(caught(tc));
+            };
+            settle(tc, value, deadline, platform)?
+        }
+        Compiled::Module(module) => {
+            modules::register_main(tc, module);
+            let Some(done) = modules::link_and_evaluate(tc, module, MAIN_MODULE_ID) else {
+                return Err(caught(tc));
+            };
+            if let Settled::Pending = settle(tc, done, deadline, platform)? {
+                return Ok(JsValue::Text("Promise { <pending> }".into()));
+            }
+            let namespace = module.get_module_namespace();
+            let default = Local::<v8::Object>::try_from(namespace)
+                .ok()
+                .zip(v8::String::new(tc, "default"))
+                .and_then(|(ns, key)| ns.get(tc, key.into()));
+            match default {
+                Some(value) => settle(tc, value, deadline, platform)?,
+                None => Settled::Value(v8::undefined(tc).into()),
+            }
+        }
     };
+    match value {
+        Settled::Value(value) => to_js_value(tc, value, result_budget),
+        Settled::Pending => Ok(JsValue::Text("Promise { <pending> }".into())),
+    }
+}
+
+/// A value after the event loop ran: a promise's outcome, or the value.
+enum Settled<'s> {
+    Value(Local<'s, Value>),
+    Pending,
+}
+
+/// Runs the event loop; if `value` is a promise, returns its outcome.
+fn settle<'s>(
+    tc: &mut Tc<'_, '_, 's, '_>,
+    value: Local<'s, Value>,
+    deadline: Instant,
+    platform: &SharedRef<Platform>,
+) -> Result<Settled<'s>, Stop> {
     let promise = Local::<v8::Promise>::try_from(value).ok();
     event_loop(tc, promise, deadline, platform)?;
-    let value = match promise {
-        None => value,
+    Ok(match promise {
+        None => Settled::Value(value),
         Some(promise) => match promise.state() {
-            v8::PromiseState::Fulfilled => promise.result(tc),
+            v8::PromiseState::Fulfilled => Settled::Value(promise.result(tc)),
             v8::PromiseState::Rejected => {
                 let reason = promise.result(tc);
                 return Err(Stop::Exception(exception_of(tc, reason)));
             }
-            v8::PromiseState::Pending => return Ok(JsValue::Text("Promise { <pending> }".into())),
+            v8::PromiseState::Pending => Settled::Pending,
         },
-    };
-    to_js_value(tc, value, result_budget)
+    })
 }
 
 /// Before a snapshot: one full GC, then the tasks it posts (notably
@@ -198,9 +245,45 @@ fn try_compile<'s>(tc: &mut Tc<'_, '_, 's, '_>, code: &str) -> Option<Local<'s, 
     script
 }
 
+/// What the request's code compiled to.
+enum Compiled<'s> {
+    Script(Local<'s, v8::Script>),
+    Module(Local<'s, v8::Module>),
+}
+
+/// Whether a classic-script syntax error means "this is a module".
+fn needs_module(e: &JsException) -> bool {
+    e.name == "SyntaxError"
+        && (e
+            .message
+            .contains("Cannot use import statement outside a module")
+            || e.message.contains("Unexpected token 'export'")
+            || e.message
+                .contains("Cannot use 'import.meta' outside a module"))
+}
+
+/// Compiles `code` as a classic script; as an ES module when it has
+/// static `import`/`export`; else falls back to the top-level `await`
+/// rewrite (see `tla.rs`) when the script fails to parse.
+fn compile<'s>(tc: &mut Tc<'_, '_, 's, '_>, code: &str) -> Result<Compiled<'s>, Stop> {
+    match compile_script(tc, code) {
+        Ok(script) => Ok(Compiled::Script(script)),
+        Err(Stop::Exception(e)) if needs_module(&e) => {
+            match modules::compile(tc, MAIN_MODULE_ID, code) {
+                Ok(module) => Ok(Compiled::Module(module)),
+                Err(_) => Err(caught(tc)),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Compiles `code` as a classic script, falling back to the top-level
 /// `await` rewrite (see `tla.rs`) when the script fails to parse.
-fn compile<'s>(tc: &mut Tc<'_, '_, 's, '_>, code: &str) -> Result<Local<'s, v8::Script>, Stop> {
+fn compile_script<'s>(
+    tc: &mut Tc<'_, '_, 's, '_>,
+    code: &str,
+) -> Result<Local<'s, v8::Script>, Stop> {
     let Some(source) = v8::String::new(tc, code) else {
         return Err(Stop::Exception(JsException {
             name: "RangeError".into(),
@@ -213,7 +296,8 @@ fn compile<'s>(tc: &mut Tc<'_, '_, 's, '_>, code: &str) -> Result<Local<'s, v8::
         return Ok(script);
     }
     let first = caught(tc);
-    let is_syntax = matches!(&first, Stop::Exception(e) if e.name == "SyntaxError");
+    let is_syntax =
+        matches!(&first, Stop::Exception(e) if e.name == "SyntaxError" && !needs_module(e));
     if is_syntax && tla::mentions_await(code) {
         tc.reset();
         for (head, tail) in tla::candidates(code) {
@@ -229,7 +313,7 @@ fn compile<'s>(tc: &mut Tc<'_, '_, 's, '_>, code: &str) -> Result<Local<'s, v8::
 }
 
 /// The failure currently held by `tc` (after a call returned `None`).
-fn caught(tc: &mut Tc) -> Stop {
+pub(crate) fn caught(tc: &mut Tc) -> Stop {
     if tc.has_terminated() || tc.is_execution_terminating() {
         return Stop::Terminated;
     }
@@ -238,10 +322,13 @@ fn caught(tc: &mut Tc) -> Stop {
     };
     let location = tc.message().and_then(|m| {
         let line = m.get_line_number(tc)?;
-        // V8 gives -1 (here usize::MAX) when it has no column, e.g. for a
-        // stack overflow while parsing.
+        // A native throw (a missing module) has no position: -1.
         let column = m.get_start_column().checked_add(1)?;
-        Some(format!("{SCRIPT_NAME}:{line}:{column}"))
+        let name = m
+            .get_script_resource_name(tc)
+            .filter(|n| n.is_string())
+            .map_or_else(|| SCRIPT_NAME.to_string(), |n| n.to_rust_string_lossy(tc));
+        Some(format!("{name}:{line}:{column}"))
     });
     let mut e = exception_of(tc, exception);
     tc.reset();
@@ -274,105 +361,8 @@ pub(crate) fn exception_of(scope: &PinScope, value: Local<Value>) -> JsException
 }
 
 /// Whether the isolate is being terminated.
-fn terminating(tc: &Tc) -> bool {
+pub(crate) fn terminating(tc: &Tc) -> bool {
     tc.has_terminated() || tc.is_execution_terminating()
-}
-
-/// Runs microtasks, platform tasks and timers until none are left.
-fn event_loop(
-    tc: &mut Tc,
-    result: Option<Local<v8::Promise>>,
-    deadline: Instant,
-    platform: &SharedRef<Platform>,
-) -> Result<(), Stop> {
-    loop {
-        tc.perform_microtask_checkpoint();
-        if terminating(tc) {
-            return Err(Stop::Terminated);
-        }
-        check_uncaught(tc, result)?;
-        let mut pumped = false;
-        while Platform::pump_message_loop(platform, tc, false) {
-            pumped = true;
-            if terminating(tc) {
-                return Err(Stop::Terminated);
-            }
-        }
-        if pumped {
-            continue;
-        }
-        // Weak timers (`AbortSignal.timeout`) keep the run alive only
-        // while the script's own promise waits.
-        let waiting = result.is_some_and(|p| p.state() == v8::PromiseState::Pending);
-        let Some(due) = tc
-            .get_slot::<RunState>()
-            .and_then(|s| s.timers.next_due(waiting))
-        else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Stop::Deadline);
-        }
-        if due > now {
-            std::thread::sleep(due.min(deadline) - now);
-            continue;
-        }
-        fire_timer(tc, now)?;
-    }
-}
-
-/// Fires the earliest due timer (re-queueing an interval first, so that
-/// `clearInterval` inside the callback works).
-fn fire_timer(tc: &mut Tc, now: Instant) -> Result<(), Stop> {
-    let Some(state) = tc.get_slot_mut::<RunState>() else {
-        return Ok(());
-    };
-    let Some(timer) = state.timers.pop_due(now) else {
-        return Ok(());
-    };
-    if let Some(period) = timer.repeat {
-        state.timers.insert(
-            now + period,
-            super::state::Timer {
-                id: timer.id,
-                callback: timer.callback.clone(),
-                args: timer.args.clone(),
-                repeat: timer.repeat,
-                weak: timer.weak,
-            },
-        );
-    }
-    let callback = Local::new(tc, &timer.callback);
-    let args: Vec<Local<Value>> = timer.args.iter().map(|a| Local::new(tc, a)).collect();
-    let this = v8::undefined(tc).into();
-    if callback.call(tc, this, &args).is_none() {
-        return Err(caught(tc));
-    }
-    Ok(())
-}
-
-/// Reports an exception thrown where nothing could catch it (a microtask
-/// callback) or a rejection nobody handled, except the result promise,
-/// which `execute` reports itself.
-fn check_uncaught(tc: &mut Tc, result: Option<Local<v8::Promise>>) -> Result<(), Stop> {
-    let Some(state) = tc.get_slot_mut::<RunState>() else {
-        return Ok(());
-    };
-    if let Some(uncaught) = state.uncaught.take() {
-        let value = Local::new(tc, &uncaught);
-        return Err(Stop::Exception(exception_of(tc, value)));
-    }
-    let pos = state
-        .rejections
-        .iter()
-        .position(|r| result.is_none_or(|p| r.promise != p));
-    let Some(pos) = pos else {
-        return Ok(());
-    };
-    let rejection: Rejection = state.rejections.swap_remove(pos);
-    let reason = Local::new(tc, &rejection.reason);
-    Err(Stop::Exception(exception_of(tc, reason)))
 }
 
 /// Converts the completion value: `Undefined`, `Json` when JSON.stringify

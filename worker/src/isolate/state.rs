@@ -10,7 +10,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
+use std::sync::Arc;
+
 use mcp_v8_shared::{LogLevel, OutputLine};
+
+use super::host::HostCalls;
+use super::limits::AllocBudget;
+use super::modules::ModuleMap;
 
 /// Most timers one run may have pending at once; a script that creates
 /// more gets a RangeError instead of growing worker memory without bound.
@@ -162,6 +168,15 @@ pub(crate) struct RunState {
     /// The first exception no script frame could catch (reported by V8's
     /// message listener, e.g. thrown from a `queueMicrotask` callback).
     pub(crate) uncaught: Option<v8::Global<v8::Value>>,
+    /// Host calls (fetches, modules) of this run.
+    pub(crate) host: HostCalls,
+    /// ES modules compiled in this run, by id.
+    pub(crate) modules: ModuleMap,
+    /// The isolate's ArrayBuffer budget (fetch bodies are checked
+    /// against it before they are allocated).
+    pub(crate) budget: Option<Arc<AllocBudget>>,
+    /// The run's deadline (blocking host calls wait until then at most).
+    pub(crate) deadline: Instant,
     /// When the run started (`performance.now()` counts from here).
     pub(crate) started: Instant,
     /// The wall-clock time of `started` (`performance.timeOrigin`).
@@ -173,8 +188,9 @@ pub(crate) struct RunState {
 }
 
 impl RunState {
-    /// Fresh state for a run capturing at most `max_output_bytes`.
-    pub(crate) fn new(max_output_bytes: u64) -> RunState {
+    /// Fresh state for a run capturing at most `max_output_bytes`, making
+    /// host calls through `host`.
+    pub(crate) fn new(max_output_bytes: u64, host: HostCalls, deadline: Instant) -> RunState {
         RunState {
             output: Output {
                 max_bytes: max_output_bytes,
@@ -183,11 +199,20 @@ impl RunState {
             timers: TimerQueue::default(),
             rejections: Vec::new(),
             uncaught: None,
+            host,
+            modules: ModuleMap::default(),
+            budget: None,
+            deadline,
             started: Instant::now(),
             started_wall: SystemTime::now(),
             group: 0,
             codecs: Default::default(),
         }
+    }
+
+    /// Bytes of ArrayBuffer the run may still allocate.
+    pub(crate) fn array_buffer_room(&self) -> u64 {
+        self.budget.as_ref().map_or(u64::MAX, |b| b.room())
     }
 }
 

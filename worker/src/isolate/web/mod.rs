@@ -1,5 +1,5 @@
-//! The web platform globals (WinterTC's Minimum Common API, without
-//! networking): the worker's startup snapshot that carries them, and the
+//! The web platform globals (WinterTC's Minimum Common API; `fetch` asks
+//! the supervisor, see `fetch.rs`): the worker's startup snapshot that carries them, and the
 //! native ops their JavaScript glue calls.
 //!
 //! Once per worker process, before the sandbox is sealed, [`startup_blob`]
@@ -40,7 +40,7 @@ pub(crate) use compress::Codecs;
 
 /// The JavaScript glue, in evaluation order. Each file is a fragment of the
 /// body of one function `(ops) => { ... }`, so they share its scope.
-const GLUE: [(&str, &str); 14] = [
+const GLUE: [(&str, &str); 15] = [
     ("util.js", include_str!("js/util.js")),
     ("events.js", include_str!("js/events.js")),
     ("abort.js", include_str!("js/abort.js")),
@@ -61,6 +61,7 @@ const GLUE: [(&str, &str); 14] = [
     ("blob.js", include_str!("js/blob.js")),
     ("body.js", include_str!("js/body.js")),
     ("fetch_types.js", include_str!("js/fetch_types.js")),
+    ("fetch.js", include_str!("js/fetch.js")),
     ("crypto.js", include_str!("js/crypto.js")),
     ("misc.js", include_str!("js/misc.js")),
     ("console.js", include_str!("js/console.js")),

@@ -40,6 +40,8 @@ pub(crate) fn table() -> Vec<(&'static str, FunctionCallback)> {
         ("group", misc::group.map_fn_to()),
         ("weakTimer", super::super::timers::weak_timer.map_fn_to()),
         ("glue", super::load_glue.map_fn_to()),
+        ("fetchStart", super::super::fetch::fetch_start.map_fn_to()),
+        ("fetchAbort", super::super::fetch::fetch_abort.map_fn_to()),
     ]
 }
 

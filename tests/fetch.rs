@@ -1,0 +1,421 @@
+//! End-to-end tests of `fetch` by policy against the real binary: the
+//! servers it calls are stubs on 127.0.0.1 started by the test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::stub::Stub;
+use common::Server;
+use serde_json::{json, Value};
+
+/// Runs `body` (an async function body) and returns the report.
+fn run(server: &Server, body: &str) -> Value {
+    run_with(server, body, json!({}))
+}
+
+/// Like [`run`] with extra request fields.
+fn run_with(server: &Server, body: &str, extra: Value) -> Value {
+    let mut request = json!({ "code": format!("(async () => {{ {body} }})()") });
+    if let (Some(r), Some(e)) = (request.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    let (code, doc) = server.exec(request);
+    assert_eq!(code, 200, "{doc}");
+    doc
+}
+
+fn error_message(doc: &Value) -> String {
+    assert_eq!(doc["status"], "error", "{doc}");
+    doc["error"]["message"].as_str().unwrap_or("").to_string()
+}
+
+fn grant(stub: &Stub) -> String {
+    format!("127.0.0.1:{}", stub.port)
+}
+
+#[test]
+fn denied_by_default_with_a_type_error_naming_the_policy() {
+    let stub = Stub::start();
+    let server = Server::start(&["--workers", "1"]);
+    let doc = run(
+        &server,
+        &format!("return await fetch({:?})", stub.url("/hello")),
+    );
+    assert_eq!(doc["error"]["name"], "TypeError", "{doc}");
+    assert!(error_message(&doc).contains("--allow-net"), "{doc}");
+    assert!(stub.requests().is_empty(), "the stub was reached");
+    assert_eq!(doc["fetches"][0]["method"], "GET", "{doc}");
+    assert!(doc["fetches"][0]["error"].is_string(), "{doc}");
+}
+
+#[test]
+fn an_ip_literal_grant_allows_that_port_only() {
+    let stub = Stub::start();
+    let other = Stub::start();
+    let server = Server::start(&["--workers", "1", "--allow-net", &grant(&stub)]);
+    let doc = run(
+        &server,
+        &format!(
+            "const r = await fetch({:?}); \
+             const j = await fetch({:?}); \
+             return [r.status, r.ok, await r.text(), r.headers.get('content-length'), \
+                     (await j.json()).a, j.url]",
+            stub.url("/hello?token=secret"),
+            stub.url("/json")
+        ),
+    );
+    assert_eq!(doc["status"], "ok", "{doc}");
+    assert_eq!(
+        doc["result"],
+        json!([200, true, "hello", "5", 1, stub.url("/json")])
+    );
+    let fetches = doc["fetches"].as_array().unwrap();
+    assert_eq!(fetches.len(), 2, "{doc}");
+    assert_eq!(
+        fetches[0]["url"],
+        stub.url("/hello"),
+        "the query is left out"
+    );
+    assert_eq!(fetches[0]["status"], 200);
+    assert_eq!(fetches[0]["bytes"], 5);
+    assert!(fetches[0]["ms"].is_number());
+
+    let doc = run(
+        &server,
+        &format!("return await fetch({:?})", other.url("/hello")),
+    );
+    assert!(error_message(&doc).contains("not allowed"), "{doc}");
+    assert!(other.requests().is_empty());
+    let metrics = server.metrics();
+    assert!(
+        metrics.contains("mcp_v8_host_calls_total{kind=\"fetch\",result=\"ok\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("result=\"denied\""), "{metrics}");
+}
+
+#[test]
+fn a_localhost_grant_is_refused_without_allow_private_net() {
+    let stub = Stub::start();
+    let localhost = format!("localhost:{}", stub.port);
+    let url = format!("http://localhost:{}/hello", stub.port);
+    let server = Server::start(&["--workers", "1", "--allow-net", &localhost]);
+    let doc = run(&server, &format!("return await fetch({url:?})"));
+    let message = error_message(&doc);
+    assert!(message.contains("internal address"), "{message}");
+    assert!(message.contains("--allow-private-net"), "{message}");
+    assert!(stub.requests().is_empty());
+    drop(server);
+
+    let server = Server::start(&[
+        "--workers",
+        "1",
+        "--allow-net",
+        &localhost,
+        "--allow-private-net",
+    ]);
+    let doc = run(
+        &server,
+        &format!("return await (await fetch({url:?})).text()"),
+    );
+    assert_eq!(doc["result"], "hello", "{doc}");
+}
+
+#[test]
+fn redirects_are_checked_hop_by_hop() {
+    let stub = Stub::start();
+    let denied = Stub::start();
+    let server = Server::start(&["--workers", "1", "--allow-net", &grant(&stub)]);
+    let to_denied = stub.url(&format!("/redirect?to={}", denied.url("/hello")));
+    let doc = run(&server, &format!("return await fetch({to_denied:?})"));
+    assert!(error_message(&doc).contains("not allowed"), "{doc}");
+    assert!(denied.requests().is_empty(), "the denied host was reached");
+
+    let to_allowed = stub.url(&format!("/redirect?to={}", stub.url("/hello")));
+    let doc = run(
+        &server,
+        &format!(
+            "const r = await fetch({to_allowed:?}); \
+             const m = await fetch({to_allowed:?}, {{redirect: 'manual'}}); \
+             let e = null; \
+             try {{ await fetch({to_allowed:?}, {{redirect: 'error'}}) }} catch (x) {{ e = x.name }} \
+             return [r.status, r.redirected, r.url, await r.text(), \
+                     m.status, m.headers.get('location'), e]"
+        ),
+    );
+    assert_eq!(
+        doc["result"],
+        json!([
+            200,
+            true,
+            stub.url("/hello"),
+            "hello",
+            302,
+            stub.url("/hello"),
+            "TypeError"
+        ]),
+        "{doc}"
+    );
+
+    // A POST answered by 303 is re-sent as a GET without its body.
+    let see_other = stub.url(&format!("/see-other?to={}", stub.url("/echo")));
+    let doc = run(
+        &server,
+        &format!("const r = await fetch({see_other:?}, {{method: 'POST', body: 'data'}}); return await r.text()"),
+    );
+    assert_eq!(doc["result"], "", "{doc}");
+    let seen = stub.requests();
+    assert_eq!(seen.last().unwrap().method, "GET");
+}
+
+#[test]
+fn too_many_requests_and_too_large_bodies_are_refused() {
+    let stub = Stub::start();
+    let server = Server::start(&[
+        "--workers",
+        "1",
+        "--allow-net",
+        &grant(&stub),
+        "--fetch-max-requests",
+        "3",
+        "--fetch-max-response-bytes",
+        "1000",
+    ]);
+    let hello = stub.url("/hello");
+    let doc = run(
+        &server,
+        &format!(
+            "const out = []; \
+             for (let i = 0; i < 4; i++) {{ \
+               try {{ out.push((await fetch({hello:?})).status) }} catch (e) {{ out.push(e.message) }} \
+             }} return out"
+        ),
+    );
+    let out = doc["result"].as_array().unwrap();
+    assert_eq!(&out[..3], &[json!(200), json!(200), json!(200)], "{doc}");
+    assert!(
+        out[3].as_str().unwrap().contains("--fetch-max-requests"),
+        "{doc}"
+    );
+
+    let doc = run(
+        &server,
+        &format!("return await fetch({:?})", stub.url("/big?n=5000")),
+    );
+    assert!(
+        error_message(&doc).contains("--fetch-max-response-bytes"),
+        "{doc}"
+    );
+    let doc = run(
+        &server,
+        &format!(
+            "return (await (await fetch({:?})).text()).length",
+            stub.url("/big?n=1000")
+        ),
+    );
+    assert_eq!(doc["result"], 1000, "{doc}");
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_on_time_and_is_hung_up_on() {
+    let stub = Stub::start();
+    let server = Server::start(&["--workers", "1", "--allow-net", &grant(&stub)]);
+    let started = Instant::now();
+    let (code, doc) = server.exec(json!({
+        "code": format!("await fetch({:?})", stub.url("/hang")),
+        "timeout_ms": 1000,
+    }));
+    assert_eq!(code, 200);
+    assert_eq!(doc["status"], "timeout", "{doc}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the connection stayed open"
+    );
+    let doc = run(&server, "return 'next'");
+    assert_eq!(doc["result"], "next", "{doc}");
+}
+
+#[test]
+fn abort_signal_aborts_the_host_call() {
+    let stub = Stub::start();
+    let server = Server::start(&["--workers", "1", "--allow-net", &grant(&stub)]);
+    let doc = run(
+        &server,
+        &format!(
+            "const c = new AbortController(); setTimeout(() => c.abort(), 200); \
+             try {{ await fetch({:?}, {{signal: c.signal}}); return 'no' }} \
+             catch (e) {{ return e.name }}",
+            stub.url("/hang")
+        ),
+    );
+    assert_eq!(doc["result"], "AbortError", "{doc}");
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the aborted connection stayed open"
+    );
+}
+
+#[test]
+fn fetch_header_reaches_the_server_and_never_the_script() {
+    let stub = Stub::start();
+    let secret = "s3cr3t-value-42";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let header = format!("127.0.0.1=x-api-key:@{}", file.display());
+    let server = Server::start(&[
+        "--workers",
+        "1",
+        "--allow-net",
+        &grant(&stub),
+        "--fetch-header",
+        &header,
+    ]);
+    let doc = run(
+        &server,
+        &format!(
+            "const req = new Request({:?}, {{headers: {{'x-api-key': 'from-script'}}}}); \
+             const mine = [...req.headers].join(';'); \
+             const r = await fetch(req); \
+             const seen = await r.json(); \
+             return [mine, JSON.stringify([...r.headers]), Object.keys(globalThis).join()]",
+            stub.url("/headers")
+        ),
+    );
+    assert_eq!(doc["status"], "ok", "{doc}");
+    assert!(
+        !doc.to_string().contains(secret),
+        "the secret reached the script: {doc}"
+    );
+    let seen = stub.requests();
+    assert_eq!(
+        seen[0].headers.get("x-api-key").map(String::as_str),
+        Some(secret)
+    );
+    // Another host gets nothing.
+    let other = Stub::start();
+    let server2 = Server::start(&[
+        "--workers",
+        "1",
+        "--allow-net",
+        &grant(&other),
+        "--fetch-header",
+        "example.com=x-api-key:v",
+    ]);
+    run(
+        &server2,
+        &format!("await fetch({:?}); return 1", other.url("/hello")),
+    );
+    assert!(other.requests()[0].headers.get("x-api-key").is_none());
+}
+
+#[test]
+fn a_run_allow_net_narrows_and_cannot_widen() {
+    let stub = Stub::start();
+    let other = Stub::start();
+    let server = Server::start(&["--workers", "1", "--allow-net", &grant(&stub)]);
+    let code = format!("return (await fetch({:?})).status", stub.url("/hello"));
+    let doc = run_with(&server, &code, json!({"allow_net": [grant(&stub)]}));
+    assert_eq!(doc["result"], 200, "{doc}");
+    let doc = run_with(&server, &code, json!({"allow_net": ["example.com"]}));
+    assert!(error_message(&doc).contains("allow_net"), "{doc}");
+    let widen = format!("return (await fetch({:?})).status", other.url("/hello"));
+    let doc = run_with(&server, &widen, json!({"allow_net": [grant(&other)]}));
+    assert!(error_message(&doc).contains("not allowed"), "{doc}");
+    assert!(other.requests().is_empty());
+    let (code, doc) = server.exec(json!({"code": "1", "allow_net": ["bad host name"]}));
+    assert_eq!(code, 400, "{doc}");
+}
+
+#[test]
+fn a_flood_of_fetches_gets_a_clear_error_and_others_are_served() {
+    let stub = Stub::start();
+    let server = Server::start(&["--workers", "2", "--allow-net", &grant(&stub)]);
+    let flood = std::thread::scope(|s| {
+        let flood = s.spawn(|| {
+            run(
+                &server,
+                &format!(
+                    "const ps = []; for (let i = 0; i < 10000; i++) ps.push(fetch({:?}).then(r => r.status, e => e.message)); \
+                     const out = await Promise.all(ps); \
+                     return [out.filter(x => x === 200).length, out.find(x => typeof x === 'string')]",
+                    stub.url("/hello")
+                ),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        let doc = run(&server, "return 'other'");
+        assert_eq!(doc["result"], "other", "{doc}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        flood.join().unwrap()
+    });
+    let result = &flood["result"];
+    assert!(result[0].as_u64().unwrap() <= 50, "{flood}");
+    assert!(result[1].as_str().unwrap().contains("in flight"), "{flood}");
+}
+
+#[test]
+fn a_run_cancelled_mid_fetch_hangs_up_and_frees_the_worker() {
+    let stub = Stub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(common::binary())
+        .args(["--workers", "1", "--allow-net", &grant(&stub)])
+        .arg("--directory-path")
+        .arg(dir.path().join("heaps"))
+        .arg("--session-db-path")
+        .arg(dir.path().join("sessions"))
+        .env("MCP_V8_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    let _ = lines.next();
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let call = |id: u64, code: String| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "run_js", "arguments": {"code": code}}})
+    };
+    send(call(2, format!("await fetch({:?})", stub.url("/hang"))));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stub.requests().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!stub.requests().is_empty(), "the fetch never started");
+    send(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}}),
+    );
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the connection stayed open"
+    );
+    send(call(3, "'after'".into()));
+    let mut answered = false;
+    for line in lines.by_ref().take(10) {
+        let line = line.unwrap();
+        if line.contains("\"id\":3") {
+            assert!(line.contains("after"), "{line}");
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "the next call was not served");
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+}

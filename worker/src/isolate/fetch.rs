@@ -1,0 +1,203 @@
+//! The native half of `fetch`: the ops `fetchStart(method, url, headers,
+//! body, redirect)`, which sends a host call and returns `[id, promise]`,
+//! and `fetchAbort(id)`, which gives up on one; the event loop settles the
+//! promise with [`settle`] when the supervisor's reply arrives. The
+//! JavaScript half (WHATWG `fetch` on `Request`/`Response`/`Headers`) is
+//! `web/js/fetch.js`; the ops are reachable only through its closure (see
+//! `web/ops.rs`).
+
+use mcp_v8_shared::{
+    FetchRequest, FetchResponse, HostAnswer, HostCallKind, HostError, RedirectMode,
+};
+use v8::{FunctionCallbackArguments, Local, PinScope, ReturnValue, Value};
+
+use super::host::{describe, LinkError};
+use super::state::RunState;
+
+/// Throws a TypeError with `message`.
+fn type_error(scope: &mut PinScope, message: &str) {
+    if let Some(msg) = v8::String::new(scope, message) {
+        let err = v8::Exception::type_error(scope, msg);
+        scope.throw_exception(err);
+    }
+}
+
+/// Reads `[[name, value], ...]`.
+fn header_pairs(scope: &mut PinScope, value: Local<Value>) -> Option<Vec<(String, String)>> {
+    let array = Local::<v8::Array>::try_from(value).ok()?;
+    let mut out = Vec::with_capacity(array.length() as usize);
+    for i in 0..array.length() {
+        let pair = array.get_index(scope, i)?;
+        let pair = Local::<v8::Array>::try_from(pair).ok()?;
+        let name = pair.get_index(scope, 0)?.to_rust_string_lossy(scope);
+        let value = pair.get_index(scope, 1)?.to_rust_string_lossy(scope);
+        out.push((name, value));
+    }
+    Some(out)
+}
+
+/// The bytes of a Uint8Array (or any ArrayBufferView); `None` for
+/// undefined or null.
+fn body_bytes(value: Local<Value>) -> Result<Option<Vec<u8>>, ()> {
+    if value.is_null_or_undefined() {
+        return Ok(None);
+    }
+    let view = Local::<v8::ArrayBufferView>::try_from(value).map_err(|_| ())?;
+    let mut bytes = vec![0u8; view.byte_length()];
+    view.copy_contents(&mut bytes);
+    Ok(Some(bytes))
+}
+
+/// Native `start(method, url, headers, body, redirect)` -> `[id, promise]`.
+pub(crate) fn fetch_start(
+    scope: &mut PinScope,
+    args: FunctionCallbackArguments,
+    mut rv: ReturnValue<Value>,
+) {
+    let method = args.get(0).to_rust_string_lossy(scope);
+    let url = args.get(1).to_rust_string_lossy(scope);
+    let Some(headers) = header_pairs(scope, args.get(2)) else {
+        return type_error(scope, "fetch: headers must be [name, value] pairs");
+    };
+    let Ok(body) = body_bytes(args.get(3)) else {
+        return type_error(scope, "fetch: the body must be bytes");
+    };
+    let redirect = match args.get(4).to_rust_string_lossy(scope).as_str() {
+        "manual" => RedirectMode::Manual,
+        "error" => RedirectMode::Error,
+        _ => RedirectMode::Follow,
+    };
+    let Some(resolver) = v8::PromiseResolver::new(scope) else {
+        return;
+    };
+    let promise = resolver.get_promise(scope);
+    let kind = HostCallKind::Fetch(FetchRequest {
+        method,
+        url,
+        headers,
+        body,
+        redirect,
+    });
+    let global = v8::Global::new(scope, resolver);
+    let started = match scope.get_slot_mut::<RunState>() {
+        Some(state) => state.host.start(kind, global),
+        None => Err(LinkError::NoHost),
+    };
+    let id = match started {
+        Ok(id) => id,
+        Err(e) => return type_error(scope, &format!("fetch failed: {e}")),
+    };
+    let id = v8::Integer::new_from_unsigned(scope, id);
+    let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
+    rv.set(pair.into());
+}
+
+/// Native `abort(id)`: the reply of call `id` will be ignored.
+pub(crate) fn fetch_abort(
+    scope: &mut PinScope,
+    args: FunctionCallbackArguments,
+    _rv: ReturnValue<Value>,
+) {
+    let Some(id) = args.get(0).uint32_value(scope) else {
+        return;
+    };
+    let result = match scope.get_slot_mut::<RunState>() {
+        Some(state) => state.host.abort(id),
+        None => Ok(()),
+    };
+    if let Err(e) = result {
+        type_error(scope, &format!("fetch abort failed: {e}"));
+    }
+}
+
+/// Sets `obj[name] = value`.
+fn set(scope: &PinScope, obj: Local<v8::Object>, name: &str, value: Local<Value>) {
+    if let Some(key) = v8::String::new(scope, name) {
+        obj.set(scope, key.into(), value);
+    }
+}
+
+/// A string value (empty if V8 refuses it).
+fn string<'s>(scope: &PinScope<'s, '_>, text: &str) -> Local<'s, Value> {
+    v8::String::new(scope, text)
+        .map(Into::into)
+        .unwrap_or_else(|| v8::String::empty(scope).into())
+}
+
+/// The plain object `fetch.js` turns into a `Response`, or the error to
+/// reject with (the body does not fit the ArrayBuffer budget).
+fn response_object<'s>(
+    scope: &mut PinScope<'s, '_>,
+    response: FetchResponse,
+) -> Result<Local<'s, Value>, String> {
+    let room = scope
+        .get_slot::<RunState>()
+        .map_or(0, |s| s.array_buffer_room());
+    if response.body.len() as u64 > room {
+        return Err(format!(
+            "the response body of {} bytes does not fit this run's ArrayBuffer limit",
+            response.body.len()
+        ));
+    }
+    let obj = v8::Object::new(scope);
+    let status = v8::Integer::new(scope, i32::from(response.status));
+    set(scope, obj, "status", status.into());
+    let text = string(scope, &response.status_text);
+    set(scope, obj, "statusText", text);
+    let url = string(scope, &response.url);
+    set(scope, obj, "url", url);
+    let redirected = v8::Boolean::new(scope, response.redirected);
+    set(scope, obj, "redirected", redirected.into());
+    let mut pairs = Vec::with_capacity(response.headers.len());
+    for (name, value) in &response.headers {
+        let name = string(scope, name);
+        let value = string(scope, value);
+        pairs.push(v8::Array::new_with_elements(scope, &[name, value]).into());
+    }
+    let headers = v8::Array::new_with_elements(scope, &pairs);
+    set(scope, obj, "headers", headers.into());
+    let len = response.body.len();
+    let buffer = v8::ArrayBuffer::new(scope, len);
+    if len > 0 {
+        let store = buffer.get_backing_store();
+        if let Some(data) = store.data() {
+            // SAFETY: the backing store was just allocated with `len`
+            // bytes and nothing else refers to it yet.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    response.body.as_ptr(),
+                    data.as_ptr() as *mut u8,
+                    len,
+                );
+            }
+        }
+    }
+    let bytes = v8::Uint8Array::new(scope, buffer, 0, len).ok_or("cannot create the body")?;
+    set(scope, obj, "body", bytes.into());
+    Ok(obj.into())
+}
+
+/// Settles a fetch's promise with the supervisor's answer.
+pub(crate) fn settle(
+    scope: &mut PinScope,
+    resolver: Local<v8::PromiseResolver>,
+    result: Result<HostAnswer, HostError>,
+) {
+    let outcome = match result {
+        Ok(HostAnswer::Fetch(response)) => response_object(scope, response),
+        Ok(HostAnswer::Module(_)) => Err("the supervisor answered a fetch with a module".into()),
+        Err(e) => Err(describe(&e)),
+    };
+    match outcome {
+        Ok(value) => {
+            resolver.resolve(scope, value);
+        }
+        Err(message) => {
+            let message = string(scope, &format!("fetch failed: {message}"));
+            if let Ok(message) = Local::<v8::String>::try_from(message) {
+                let err = v8::Exception::type_error(scope, message);
+                resolver.reject(scope, err);
+            }
+        }
+    }
+}

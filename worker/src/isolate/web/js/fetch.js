@@ -1,0 +1,43 @@
+// fetch(): WHATWG semantics on Request/Response. The request is sent to
+// the supervisor as a host call (ops.fetchStart); the supervisor applies
+// the network policy and does the IO. An AbortSignal gives up on the host
+// call (ops.fetchAbort), which makes the supervisor drop the connection.
+
+const NETWORK_SCHEMES = new Set(['http:', 'https:']);
+
+async function fetch(input, init = undefined) {
+  requireArgs(arguments.length, 1, "Failed to execute 'fetch'");
+  const request = new Request(input, init);
+  const parts = requestParts(request);
+  const signal = parts.signal;
+  if (signal.aborted) throw signal.reason;
+  const scheme = URL.parse(parts.url).protocol;
+  if (!NETWORK_SCHEMES.has(scheme)) {
+    throw new TypeError(`fetch failed: the ${scheme} scheme is not supported, only http: and https:`);
+  }
+  const body = parts.body === null ? undefined
+    : parts.body.bytes !== null ? parts.body.bytes
+    : await consumeBody({ stream: parts.body.stream, bytes: null, consumed: false });
+  if (signal.aborted) throw signal.reason;
+  const [id, pending] = ops.fetchStart(parts.method, parts.url, parts.headers, body, parts.redirect);
+  const aborted = deferred();
+  const undo = addAbortAlgorithm(signal, () => {
+    ops.fetchAbort(id);
+    aborted.reject(signal.reason);
+  });
+  try {
+    const raw = await Promise.race([pending, aborted.promise]);
+    return responseFromParts({
+      status: raw.status,
+      statusText: raw.statusText,
+      headers: raw.headers,
+      url: raw.url,
+      redirected: raw.redirected,
+      body: NULL_BODY_STATUS.has(raw.status) ? null : raw.body,
+    });
+  } finally {
+    undo();
+  }
+}
+
+expose('fetch', fetch);
