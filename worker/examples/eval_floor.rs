@@ -38,6 +38,7 @@ fn main() {
             heap: None,
             snapshot: false,
             max_snapshot_bytes: 1 << 30,
+            language: mcp_v8_shared::Language::JavaScript,
         });
         samples.push(start.elapsed().as_secs_f64() * 1e6);
         assert!(response.outcome.is_ok(), "{:?}", response.outcome);
