@@ -148,7 +148,7 @@ fn structured_clone_crypto_and_the_rest() {
             ("crypto.randomUUID() !== crypto.randomUUID()", json!(true)),
             ("(() => { const a = performance.now(); return [typeof a, a >= 0, Math.abs(performance.timeOrigin - Date.now()) < 60000, Math.round(a * 10) === a * 10] })()", json!(["number", true, true, true])),
             ("[navigator.hardwareConcurrency, navigator.userAgent.startsWith('mcp-v8/'), self === globalThis, globalThis.globalThis === globalThis]", json!([1, true, true, true])),
-            ("[typeof fetch, typeof ops, typeof __ops, Object.getOwnPropertyNames(globalThis).filter((n) => /ops|glue/i.test(n))]", json!(["undefined", "undefined", "undefined", []])),
+            ("[typeof fetch, typeof ops, typeof __ops, Object.getOwnPropertyNames(globalThis).filter((n) => /ops|glue/i.test(n))]", json!(["function", "undefined", "undefined", []])),
             ("(() => { const e = new DOMException('m', 'AbortError'); return [e.name, e.message, e.code, e instanceof Error, DOMException.ABORT_ERR, String(e)] })()", json!(["AbortError", "m", 20, true, 20, "AbortError: m"])),
             ("(() => { const t = new EventTarget(); const seen = []; t.addEventListener('x', (e) => seen.push(e.type, e.target === t), { once: true }); t.dispatchEvent(new Event('x')); t.dispatchEvent(new Event('x')); return seen })()", json!(["x", true])),
             ("(() => { const t = new EventTarget(); const e = new Event('x', { cancelable: true }); t.addEventListener('x', (ev) => ev.preventDefault()); return [t.dispatchEvent(e), e.defaultPrevented] })()", json!([false, true])),
