@@ -20,6 +20,12 @@ use super::status::{resident_bytes, CurrentExecution, WorkerState};
 use super::{lock, Job, JobOutcome, JobResult, PoolShared};
 use crate::host::RunHost;
 
+/// Host calls of one job the supervisor runs at once before it retires the
+/// worker as out of protocol. The worker keeps itself to
+/// `MAX_HOST_CALLS_IN_FLIGHT` fetches plus one module load; the margin
+/// covers calls whose reply went out but whose task is not reaped yet.
+const SUPERVISOR_IN_FLIGHT_LIMIT: usize = 4 * MAX_HOST_CALLS_IN_FLIGHT;
+
 /// Time a worker gets past an execution's deadline before it is killed
 /// (its own watchdog should have answered long before).
 const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -277,7 +283,7 @@ async fn run_job(
                                 }
                                 continue;
                             }
-                            if in_flight.len() > MAX_HOST_CALLS_IN_FLIGHT {
+                            if in_flight.len() >= SUPERVISOR_IN_FLIGHT_LIMIT {
                                 tracing::error!(execution = id, "worker exceeded the host calls in flight");
                                 return Ran::Kill(ExitClass::Retired);
                             }
