@@ -8,80 +8,23 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client, free_port, post_exec, Server};
+use common::cluster::{raft_status, three_nodes, Node};
+use common::{client, post_exec};
 use serde_json::{json, Value};
 
 /// How long the cluster may take to agree after a change.
 const SETTLE: Duration = Duration::from_secs(30);
 
-/// One node of a test cluster.
-struct Node {
-    name: String,
-    cluster_port: u16,
-    server: Server,
-}
-
-/// Three (or more) real processes; `None` where a node was killed.
+/// Three real processes; `None` where a node was killed.
 struct Cluster {
     nodes: Vec<Option<Node>>,
-    _dirs: Vec<tempfile::TempDir>,
-}
-
-fn node_flags(name: &str, cluster_port: u16) -> Vec<String> {
-    [
-        "--node-id",
-        name,
-        "--cluster-port",
-        &cluster_port.to_string(),
-        "--advertise-addr",
-        &format!("127.0.0.1:{cluster_port}"),
-        "--workers",
-        "1",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-fn raft_status(cluster_port: u16) -> Option<Value> {
-    let url = format!("http://127.0.0.1:{cluster_port}/raft/status");
-    let response = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .ok()?
-        .get(url)
-        .send()
-        .ok()?;
-    response.json().ok()
 }
 
 impl Cluster {
     /// The guide's three nodes: a seed with `--peers`, two with `--join`.
     fn start() -> Cluster {
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let mut nodes = Vec::new();
-        for i in 0..3 {
-            let name = format!("node{}", i + 1);
-            let mut flags = node_flags(&name, ports[i]);
-            if i == 0 {
-                flags.push("--peers".into());
-                flags.push(format!(
-                    "node2@127.0.0.1:{},node3@127.0.0.1:{}",
-                    ports[1], ports[2]
-                ));
-            } else {
-                flags.push("--join".into());
-                flags.push(format!("127.0.0.1:{}", ports[0]));
-            }
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            let server = Server::start_in(dirs[i].path(), &flags);
-            nodes.push(Some(Node {
-                name,
-                cluster_port: ports[i],
-                server,
-            }));
-        }
-        let cluster = Cluster { nodes, _dirs: dirs };
+        let nodes = three_nodes(&[]).into_iter().map(Some).collect();
+        let cluster = Cluster { nodes };
         cluster.wait_for_leader();
         cluster
     }
@@ -137,10 +80,7 @@ impl Cluster {
     }
 
     fn kill9(&mut self, i: usize) {
-        let mut node = self.nodes[i].take().expect("node is up");
-        // SAFETY: kill(2) with the pid of a child we own.
-        unsafe { libc::kill(node.server.child.id() as i32, libc::SIGKILL) };
-        let _ = node.server.child.wait();
+        self.nodes[i].take().expect("node is up").kill9();
     }
 }
 
@@ -364,9 +304,7 @@ fn a_frozen_leader_acknowledges_nothing_and_steps_down_after_sigcont() {
     let leader = cluster.wait_for_leader();
     let (code, body) = cluster.run(leader, "frozen", "var v = 1; v");
     assert_eq!((code, &body["result"]), (200, &json!(1)), "{body}");
-    let pid = cluster.node(leader).server.child.id() as i32;
-    // SAFETY: kill(2) with the pid of a child we own.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    cluster.node(leader).signal(libc::SIGSTOP);
     let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     let frozen_url = cluster.url(leader, "/api/exec");
     let impatient = reqwest::blocking::Client::builder()
@@ -395,8 +333,7 @@ fn a_frozen_leader_acknowledges_nothing_and_steps_down_after_sigcont() {
     assert_eq!(code, 200, "{body}");
     let after_freeze = body["result"].as_i64().unwrap();
     assert!(after_freeze >= 2, "{body}");
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    cluster.node(leader).signal(libc::SIGCONT);
     let deadline = Instant::now() + SETTLE;
     loop {
         let status = raft_status(cluster.node(leader).cluster_port);
