@@ -51,7 +51,10 @@ impl Cluster {
                 .collect();
             let leaders: Vec<Option<String>> = last
                 .iter()
-                .map(|(_, s)| s.as_ref().and_then(|s| s["leader"].as_str().map(String::from)))
+                .map(|(_, s)| {
+                    s.as_ref()
+                        .and_then(|s| s["leader"].as_str().map(String::from))
+                })
                 .collect();
             let agreed = leaders[0].is_some() && leaders.iter().all(|l| *l == leaders[0]);
             let leader = last
@@ -126,7 +129,11 @@ fn any_node_runs_reads_lists_and_deletes_any_session() {
         assert_eq!(code, 404, "node {i}: {doc}");
     }
     let (code, body) = cluster.run(a, "s", "typeof n");
-    assert_eq!((code, &body["result"]), (200, &json!("undefined")), "{body}");
+    assert_eq!(
+        (code, &body["result"]),
+        (200, &json!("undefined")),
+        "{body}"
+    );
 }
 
 #[test]
@@ -213,7 +220,10 @@ fn history_check_of_increments_across_a_leader_kill() {
                         if code == 200 && doc["status"] == "ok" {
                             acked.lock().unwrap().push(doc["result"].as_i64().unwrap());
                         } else {
-                            refused.lock().unwrap().push(format!("{code} {}", doc["error"]));
+                            refused
+                                .lock()
+                                .unwrap()
+                                .push(format!("{code} {}", doc["error"]));
                             std::thread::sleep(Duration::from_millis(50));
                         }
                     }
@@ -241,16 +251,26 @@ fn history_check_of_increments_across_a_leader_kill() {
     let mut sorted = acked.clone();
     sorted.sort_unstable();
     sorted.dedup();
-    assert_eq!(sorted.len(), acked.len(), "two acknowledged runs saw one state: {acked:?}");
+    assert_eq!(
+        sorted.len(),
+        acked.len(),
+        "two acknowledged runs saw one state: {acked:?}"
+    );
     let max = *sorted.last().unwrap();
     for i in cluster.live() {
         let (code, body) = run_until_ok(&cluster, i, "counter", "globalThis.c");
         assert_eq!(code, 200, "{body}");
         let value = body["result"].as_i64().unwrap();
-        assert!(value >= max, "node {i} reads {value}, but {max} was acknowledged");
+        assert!(
+            value >= max,
+            "node {i} reads {value}, but {max} was acknowledged"
+        );
         let (_, doc) = get(&cluster.url(next, "/api/sessions/counter?consistent=true"));
         let oks = history_oks(&cluster, next);
-        assert!(oks as i64 >= max, "history has {oks} ok runs, {max} acknowledged: {doc}");
+        assert!(
+            oks as i64 >= max,
+            "history has {oks} ok runs, {max} acknowledged: {doc}"
+        );
     }
     let refused = refused.lock().unwrap();
     eprintln!(
@@ -292,7 +312,10 @@ fn run_until_ok(cluster: &Cluster, i: usize, session: &str, code: &str) -> (u16,
 
 fn get(url: &str) -> (u16, Value) {
     let response = client().get(url).send().unwrap();
-    (response.status().as_u16(), response.json().unwrap_or_default())
+    (
+        response.status().as_u16(),
+        response.json().unwrap_or_default(),
+    )
 }
 
 /// A frozen leader (`SIGSTOP`) acknowledges nothing; the others elect a new
@@ -315,15 +338,24 @@ fn a_frozen_leader_acknowledges_nothing_and_steps_down_after_sigcont() {
         .post(&frozen_url)
         .json(&json!({ "code": "v = 100; v", "session": "frozen" }))
         .send();
-    assert!(through_frozen.is_err(), "a frozen node answered: {through_frozen:?}");
+    assert!(
+        through_frozen.is_err(),
+        "a frozen node answered: {through_frozen:?}"
+    );
     // The others elect a leader among themselves and take the writes.
     let deadline = Instant::now() + SETTLE;
     let new_leader = loop {
         let leaders: Vec<Option<String>> = others
             .iter()
-            .map(|i| raft_status(cluster.node(*i).cluster_port).and_then(|s| s["leader"].as_str().map(String::from)))
+            .map(|i| {
+                raft_status(cluster.node(*i).cluster_port)
+                    .and_then(|s| s["leader"].as_str().map(String::from))
+            })
             .collect();
-        if leaders[0].is_some() && leaders[0] == leaders[1] && leaders[0].as_deref() != Some(&cluster.node(leader).name) {
+        if leaders[0].is_some()
+            && leaders[0] == leaders[1]
+            && leaders[0].as_deref() != Some(&cluster.node(leader).name)
+        {
             break leaders[0].clone().unwrap();
         }
         assert!(Instant::now() < deadline, "no new leader: {leaders:?}");
@@ -343,7 +375,10 @@ fn a_frozen_leader_acknowledges_nothing_and_steps_down_after_sigcont() {
         if converged {
             break;
         }
-        assert!(Instant::now() < deadline, "old leader did not step down: {status:?}");
+        assert!(
+            Instant::now() < deadline,
+            "old leader did not step down: {status:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // Through the old leader, the session goes on from the latest state.

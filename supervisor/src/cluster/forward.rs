@@ -90,12 +90,15 @@ impl ClusterReplica {
         let Some(response) = response else {
             return Ok(None);
         };
-        let report = response.json::<ExecReport>().await.map_err(|e| ClusterRefusal {
-            status: 502,
-            code: "bad_leader_answer".into(),
-            message: format!("the leader's report does not decode: {e}"),
-            retry_after: None,
-        })?;
+        let report = response
+            .json::<ExecReport>()
+            .await
+            .map_err(|e| ClusterRefusal {
+                status: 502,
+                code: "bad_leader_answer".into(),
+                message: format!("the leader's report does not decode: {e}"),
+                retry_after: None,
+            })?;
         Ok(Some(report))
     }
 

@@ -74,7 +74,9 @@ impl ClusterReplica {
             let stats = &self.stats;
             if ok {
                 stats.heap_pushes.fetch_add(1, Ordering::Relaxed);
-                stats.heap_push_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                stats
+                    .heap_push_bytes
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
                 holders.push(to.name);
                 // The other copies go on without holding up the client.
                 tokio::spawn(async move { while pushes.next().await.is_some() {} });
@@ -120,8 +122,11 @@ impl ClusterReplica {
             match verified {
                 Some(payload) => {
                     stats.heap_fetches.fetch_add(1, Ordering::Relaxed);
-                    stats.heap_fetch_bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
-                    self.metrics.heap_transfer("fetch", true, payload.len() as u64);
+                    stats
+                        .heap_fetch_bytes
+                        .fetch_add(payload.len() as u64, Ordering::Relaxed);
+                    self.metrics
+                        .heap_transfer("fetch", true, payload.len() as u64);
                     tracing::info!(%hash, from = %from, bytes = payload.len(), "heap fetched");
                     return Ok(payload.to_vec());
                 }

@@ -69,7 +69,10 @@ async fn relayed(response: reqwest::Response) -> ClusterRefusal {
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     ClusterRefusal {
         status,
-        code: body["error"]["code"].as_str().unwrap_or("cluster_error").to_string(),
+        code: body["error"]["code"]
+            .as_str()
+            .unwrap_or("cluster_error")
+            .to_string(),
         message: body["error"]["message"]
             .as_str()
             .unwrap_or("another node refused the request")

@@ -17,7 +17,9 @@ use openraft::ServerState;
 use serde::Serialize;
 
 use super::not_leader;
-use crate::exec::{ClusterRefusal, Deleted, ExecJob, ExecReport, ExecServiceError, Owner, Replica, Stores};
+use crate::exec::{
+    ClusterRefusal, Deleted, ExecJob, ExecReport, ExecServiceError, Owner, Replica, Stores,
+};
 use crate::metrics::Metrics;
 use crate::raft::node::ClusterNodeHandle;
 use crate::raft::state_machine::StateMachine;
@@ -167,7 +169,8 @@ impl ClusterReplica {
         // applied: everything earlier terms committed is applied too.
         let ready = |m: &openraft::RaftMetrics<u64, ClusterNode>| {
             m.state != ServerState::Leader
-                || m.last_applied.is_some_and(|l| l.leader_id.term == m.current_term)
+                || m.last_applied
+                    .is_some_and(|l| l.leader_id.term == m.current_term)
         };
         let waited = self
             .node

@@ -42,7 +42,9 @@ struct Routes {
 
 /// The routes, for the cluster port. `max_heap_bytes` bounds heap bodies.
 pub fn router(exec: Arc<ExecService>, node: Arc<ClusterNodeHandle>, max_heap_bytes: u64) -> Router {
-    let heap_limit = usize::try_from(max_heap_bytes).unwrap_or(usize::MAX).saturating_add(4096);
+    let heap_limit = usize::try_from(max_heap_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(4096);
     Router::new()
         .route(
             "/cluster/exec",
@@ -56,7 +58,9 @@ pub fn router(exec: Arc<ExecService>, node: Arc<ClusterNodeHandle>, max_heap_byt
         .route("/cluster/read_index", get(get_read_index))
         .route(
             "/cluster/heaps/{hash}",
-            get(get_heap).put(put_heap).layer(DefaultBodyLimit::max(heap_limit)),
+            get(get_heap)
+                .put(put_heap)
+                .layer(DefaultBodyLimit::max(heap_limit)),
         )
         .with_state(Routes { exec, node })
 }

@@ -298,7 +298,9 @@ impl ExecService {
         let host = self.run_host(job, request.id)?;
         let (timeout_ms, heap_mb, snapshot) =
             (request.timeout_ms, request.heap_mb, request.snapshot);
-        let pending = self.pool.submit(request, job.cancel.clone(), host.clone())?;
+        let pending = self
+            .pool
+            .submit(request, job.cancel.clone(), host.clone())?;
         let done = pending.await.map_err(|_| ExecServiceError::Dropped)?;
         let (mut report, heap) = match done.outcome {
             JobOutcome::Completed(mut response) => {

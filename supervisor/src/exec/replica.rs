@@ -67,8 +67,10 @@ pub trait Replica: Send + Sync + 'static {
 
     /// Runs a session job on the owner node. `Ok(None)`: this node became
     /// the owner meanwhile, run it here.
-    fn forward_run(&self, job: ExecJob)
-        -> BoxFuture<'_, Result<Option<ExecReport>, ExecServiceError>>;
+    fn forward_run(
+        &self,
+        job: ExecJob,
+    ) -> BoxFuture<'_, Result<Option<ExecReport>, ExecServiceError>>;
 
     /// Deletes a session on the owner node (after its running execution).
     /// `Ok(None)`: run it here.

@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 use super::{
     Deleted, ExecJob, ExecReport, ExecService, ExecServiceError, ExecStatus, Owner, RunStatus,
 };
-use crate::store::{HeapError, HeapHash, HeapMeta, SessionEntry, SessionError, SessionName, StoreError};
+use crate::store::{
+    HeapError, HeapHash, HeapMeta, SessionEntry, SessionError, SessionName, StoreError,
+};
 
 impl ExecService {
     /// In cluster mode, runs a session job on its owner if that is another
@@ -85,7 +87,9 @@ impl ExecService {
                 let (entry, holders) = self.store_output(heap, entry).await?;
                 let output = entry.output_heap;
                 let run_id = replica.new_run_id();
-                replica.commit_run(name.clone(), entry, run_id, holders).await?;
+                replica
+                    .commit_run(name.clone(), entry, run_id, holders)
+                    .await?;
                 output
             }
         };
@@ -129,8 +133,8 @@ impl ExecService {
     /// hash (recorded with its holders in cluster mode).
     pub(super) async fn heap_run(&self, job: ExecJob) -> Result<ExecReport, ExecServiceError> {
         let mut request = self.request_for(&job)?;
-        let hash = HeapHash::parse(job.heap.as_deref().unwrap_or_default())
-            .map_err(StoreError::from)?;
+        let hash =
+            HeapHash::parse(job.heap.as_deref().unwrap_or_default()).map_err(StoreError::from)?;
         request.heap = Some(self.heap_payload(hash).await?);
         request.snapshot = true;
         let (mut report, heap) = self.dispatch(request, &job).await?;

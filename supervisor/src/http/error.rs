@@ -86,7 +86,9 @@ impl From<ExecServiceError> for AppError {
                 "code_too_large",
                 e.to_string(),
             ),
-            ExecServiceError::Pool(PoolError::QueueFull { .. } | PoolError::QueueBytesFull { .. }) => AppError {
+            ExecServiceError::Pool(
+                PoolError::QueueFull { .. } | PoolError::QueueBytesFull { .. },
+            ) => AppError {
                 retry_after: Some(1),
                 ..AppError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", e.to_string())
             },

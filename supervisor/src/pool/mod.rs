@@ -140,7 +140,8 @@ impl WorkerPool {
         for id in 0..workers {
             tokio::spawn(slot::drive_slot(id, shared.clone()));
         }
-        let max_queue_kib = u32::try_from(max_queue_bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        let max_queue_kib =
+            u32::try_from(max_queue_bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
         WorkerPool {
             queue,
             max_queue,
@@ -159,7 +160,9 @@ impl WorkerPool {
     ) -> Result<oneshot::Receiver<JobResult>, PoolError> {
         let bytes = request.code.len() + request.heap.as_ref().map_or(0, Vec::len);
         // A job larger than the whole budget still runs, alone.
-        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX).min(self.max_queue_kib);
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .min(self.max_queue_kib);
         let Ok(permit) = self.queue_kib.clone().try_acquire_many_owned(kib) else {
             return Err(PoolError::QueueBytesFull {
                 max_mib: u64::from(self.max_queue_kib) / 1024,

@@ -93,7 +93,9 @@ pub(super) fn tx_error(e: TransactionError<Abort>) -> StorageError<NodeId> {
 }
 
 /// JSON of these plain types cannot fail; a transaction error if it did.
-pub(super) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ConflictableTransactionError<Abort>> {
+pub(super) fn to_json<T: Serialize>(
+    value: &T,
+) -> Result<Vec<u8>, ConflictableTransactionError<Abort>> {
     serde_json::to_vec(value).map_err(|e| ConflictableTransactionError::Abort(Abort(e.to_string())))
 }
 
@@ -119,8 +121,15 @@ impl StateMachine {
 
     /// What the replicated state knows of a heap (a local read).
     pub fn heap_record(&self, hash: &HeapHash) -> Result<Option<HeapRecord>, StorageError<NodeId>> {
-        match self.trees.heaps.get(hash.as_bytes()).map_err(|e| read_error(&e))? {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| read_error(&e)),
+        match self
+            .trees
+            .heaps
+            .get(hash.as_bytes())
+            .map_err(|e| read_error(&e))?
+        {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| read_error(&e)),
             None => Ok(None),
         }
     }
@@ -179,13 +188,15 @@ impl StateMachine {
         data: &[u8],
     ) -> Result<(), StorageError<NodeId>> {
         let meta = serde_json::to_vec(meta).map_err(|e| write_error(&e))?;
-        (&self.state)
+        self.state
             .transaction(|state| {
                 state.insert(SNAPSHOT_META, meta.as_slice())?;
                 state.insert(SNAPSHOT_DATA, data)?;
                 Ok(())
             })
-            .map_err(|e: TransactionError<()>| write_error(&std::io::Error::other(format!("{e:?}"))))
+            .map_err(|e: TransactionError<()>| {
+                write_error(&std::io::Error::other(format!("{e:?}")))
+            })
     }
 }
 

@@ -71,7 +71,9 @@ fn log_vote_and_state_survive_reopening_the_database() {
         log.save_vote(&Vote::new_committed(1, 7)).await.unwrap();
         log.blocking_append(entries.clone()).await.unwrap();
         let replies = sm.apply(entries.clone()).await.unwrap();
-        let indexes: Vec<ClusterReply> = (0..3).map(|index| ClusterReply::Appended { index }).collect();
+        let indexes: Vec<ClusterReply> = (0..3)
+            .map(|index| ClusterReply::Appended { index })
+            .collect();
         assert_eq!(replies, indexes);
         // The same run proposed again (a retried commit) applies once.
         let mut again = entries[2].clone();
@@ -85,7 +87,10 @@ fn log_vote_and_state_survive_reopening_the_database() {
             *run_id = "another".into();
         }
         let replies = sm.apply([stale]).await.unwrap();
-        assert!(matches!(replies[0], ClusterReply::Conflict { .. }), "{replies:?}");
+        assert!(
+            matches!(replies[0], ClusterReply::Conflict { .. }),
+            "{replies:?}"
+        );
     });
     runtime.block_on(async {
         let db = sled::open(&path).unwrap();

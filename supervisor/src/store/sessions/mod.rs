@@ -196,12 +196,15 @@ impl SessionStore {
         let name = SessionName::parse(name)?;
         check_entry(&name, &entry)?;
         let now = now_unix_ms();
-        let result = (&self.sessions, &self.history).transaction(|(sessions, history)| {
-            match txn::append_in(sessions, history, &name, &entry, None, now)? {
-                Ok(index) => Ok(index),
-                Err(conflict) => Err(ConflictableTransactionError::Abort(conflict)),
-            }
-        });
+        let result =
+            (&self.sessions, &self.history).transaction(
+                |(sessions, history)| match txn::append_in(
+                    sessions, history, &name, &entry, None, now,
+                )? {
+                    Ok(index) => Ok(index),
+                    Err(conflict) => Err(ConflictableTransactionError::Abort(conflict)),
+                },
+            );
         let index = self.finish(result, || format!("append to session {name:?}"))?;
         self.flush(name.as_str())?;
         Ok(index)
@@ -319,10 +322,6 @@ impl SessionStore {
     }
 }
 
-
-
-
-
 /// Decodes up to `limit` records of `range`; also says whether more follow.
 fn take_page<T: DeserializeOwned>(
     range: sled::Iter,
@@ -345,9 +344,9 @@ fn take_page<T: DeserializeOwned>(
 mod txn;
 mod types;
 
+use txn::decode;
 pub use txn::{append_in, check_entry, delete_in, history_key};
 pub use types::{RunStatus, SessionEntry, SessionName, SessionSummary};
-use txn::decode;
 
 #[cfg(test)]
 mod tests;

@@ -129,7 +129,9 @@ fn append_from_a_stale_heap_is_a_conflict() {
     assert_eq!(store.summary("s").unwrap().unwrap().entries, 2);
     // A run that started from a heap cannot create a session: the session
     // it started in was deleted while it ran.
-    let err = store.append("gone", ok(Some(heap(1)), heap(4))).unwrap_err();
+    let err = store
+        .append("gone", ok(Some(heap(1)), heap(4)))
+        .unwrap_err();
     assert!(matches!(err, SessionError::Conflict { .. }), "{err:?}");
     assert!(store.summary("gone").unwrap().is_none());
 }

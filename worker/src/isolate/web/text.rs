@@ -231,7 +231,12 @@ mod tests {
             (encoding_rs::WINDOWS_1252, &[0xe9], 0),
         ];
         for (enc, bytes, want) in cases {
-            assert_eq!(incomplete_tail(enc, bytes), want, "{} {bytes:?}", enc.name());
+            assert_eq!(
+                incomplete_tail(enc, bytes),
+                want,
+                "{} {bytes:?}",
+                enc.name()
+            );
         }
     }
 }
