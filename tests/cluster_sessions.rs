@@ -179,6 +179,14 @@ fn a_heap_missing_on_one_node_is_fetched_from_a_holder() {
         &json!({ "code": "big.length + 1", "heap": heap }),
     );
     assert_eq!((code, &body["result"]), (200, &json!(1001)), "{body}");
+    // A heap no node has is 404 on every node, not an outage.
+    let unknown = "0".repeat(64);
+    let (code, doc) = get(&cluster.url(follower, &format!("/api/heaps/{unknown}")));
+    assert_eq!(
+        (code, &doc["error"]["code"]),
+        (404, &json!("not_found")),
+        "{doc}"
+    );
     let metrics = cluster.node(follower).server.metrics();
     assert!(
         metrics.contains("mcp_v8_cluster_heap_transfers_total{direction=\"fetch\",outcome=\"ok\"}"),

@@ -107,6 +107,7 @@ impl ClusterReplica {
         let mut candidates: Vec<ClusterNode> = self.others().into_iter().map(|(_, n)| n).collect();
         candidates.sort_by_key(|n| !recorded.contains(&n.name));
         let path = format!("/cluster/heaps/{hash}");
+        let mut not_found = 0;
         for from in &candidates {
             let got = self
                 .request(reqwest::Method::GET, from, &path)
@@ -115,6 +116,10 @@ impl ClusterReplica {
                 .await;
             let bytes = match got {
                 Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+                Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                    not_found += 1;
+                    None
+                }
                 _ => None,
             };
             let verified = bytes.filter(|b| HeapHash::of_payload(b) == hash);
@@ -135,6 +140,15 @@ impl ClusterReplica {
                     self.metrics.heap_transfer("fetch", false, 0);
                 }
             }
+        }
+        if recorded.is_empty() && not_found == candidates.len() {
+            // No node has it and the cluster never recorded it.
+            return Err(ClusterRefusal {
+                status: 404,
+                code: "not_found".into(),
+                message: format!("heap {hash} not found"),
+                retry_after: None,
+            });
         }
         Err(ClusterRefusal {
             status: 503,
