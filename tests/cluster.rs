@@ -193,6 +193,11 @@ fn bad_cluster_flags_are_refused_with_exit_code_2() {
             &["--cluster-port", "4001", "--cluster-secret-file", &missing],
             "--cluster-secret-file",
         ),
+        (
+            &["--cluster-port", "4001", "--raft-snapshot-logs", "0"],
+            "--raft-snapshot-logs",
+        ),
+        (&["--raft-snapshot-logs", "10"], "--raft-snapshot-logs"),
     ] {
         let out = std::process::Command::new(common::binary())
             .args(args)

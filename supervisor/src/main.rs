@@ -158,7 +158,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 config.execution_timeout,
             )
             .context("cannot open the replicated state")?;
-            Some(Arc::new(replica) as Arc<dyn exec::Replica>)
+            let replica = Arc::new(replica);
+            replica.spawn_repair(shutdown.clone());
+            Some(replica as Arc<dyn exec::Replica>)
         }
         None => None,
     };

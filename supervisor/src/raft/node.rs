@@ -18,7 +18,8 @@ use super::meta::{ClusterMeta, MetaError};
 use super::network::HttpNetwork;
 use super::observe::{ClusterMetrics, PeerLabel};
 use super::peer::PeerClient;
-use super::rpc_codec::{MAX_PAYLOAD_ENTRIES, SNAPSHOT_CHUNK_BYTES};
+use super::rpc_codec::MAX_PAYLOAD_ENTRIES;
+pub use super::rpc_codec::SNAPSHOT_CHUNK_BYTES;
 use super::state_machine::StateMachine;
 use super::types::{node_id_of, ClusterNode, NodeId, TypeConfig};
 
@@ -38,6 +39,10 @@ pub const HEARTBEAT_MS: u64 = 50;
 pub const ELECTION_MIN_MS: u64 = 120;
 /// Upper bound of the election timeout, and the leader lease.
 pub const ELECTION_MAX_MS: u64 = 240;
+
+/// Default of `--raft-snapshot-logs`: a snapshot every 5,000 entries, and
+/// as many kept behind it when the log is purged.
+pub const SNAPSHOT_LOGS: u64 = 5_000;
 
 /// Raft's timers, in milliseconds (the defaults are the constants above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +79,11 @@ pub struct ClusterSettings {
     pub secret: Option<ClusterSecret>,
     /// Raft's timers.
     pub timing: RaftTiming,
+    /// Log entries between two snapshots, and kept behind one on purge.
+    pub snapshot_logs: u64,
+    /// Bytes of one snapshot chunk sent to a member (at most
+    /// `SNAPSHOT_CHUNK_BYTES`, which fits the route's body limit).
+    pub snapshot_chunk_bytes: u64,
 }
 
 /// Why the cluster could not start or a membership change was refused.
@@ -162,9 +172,11 @@ impl ClusterNodeHandle {
             heartbeat_interval: settings.timing.heartbeat_ms,
             election_timeout_min: settings.timing.election_min_ms,
             election_timeout_max: settings.timing.election_max_ms,
-            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            snapshot_max_chunk_size: settings.snapshot_chunk_bytes.min(SNAPSHOT_CHUNK_BYTES),
             max_payload_entries: MAX_PAYLOAD_ENTRIES,
             install_snapshot_timeout: 10_000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snapshot_logs),
+            max_in_snapshot_log_to_keep: settings.snapshot_logs,
             ..Default::default()
         }
         .validate()?;

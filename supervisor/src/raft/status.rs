@@ -43,6 +43,10 @@ pub struct StatusDoc {
     commit_index: Option<u64>,
     /// Entries in this node's log (after the last purge).
     log_length: u64,
+    /// Last log index covered by this node's latest Raft snapshot.
+    snapshot_index: Option<u64>,
+    /// Last log index removed from this node's log (covered by a snapshot).
+    purged_index: Option<u64>,
     members: Vec<MemberDoc>,
     /// Cluster addresses of the other members.
     peers: Vec<String>,
@@ -121,6 +125,8 @@ impl ClusterNodeHandle {
             last_applied: applied,
             commit_index,
             log_length,
+            snapshot_index: metrics.snapshot.map(|l| l.index),
+            purged_index: metrics.purged.map(|l| l.index),
             peers: members
                 .iter()
                 .filter(|m| m.node_id != self.me.name)
