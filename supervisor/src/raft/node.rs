@@ -115,8 +115,8 @@ pub enum ClusterError {
     #[error("{name:?} is not a member")]
     NotMember { name: String },
     #[error(
-        "{member} did not replicate the log within 10 s; it stays a learner (is it running and \
-         reachable from the leader?); join again to promote it"
+        "{member} did not replicate the log within 10 s; it stays a learner until it does, then \
+         the leader makes it a voter (is it running and reachable from the leader?)"
     )]
     JoinTimeout { member: String },
     #[error("membership change refused: {0}")]
@@ -210,6 +210,10 @@ impl ClusterNodeHandle {
             let stop = shutdown.clone();
             tokio::spawn(async move { joining.keep_joining(contact, stop).await });
         }
+        tokio::spawn(super::membership::promote_learners(
+            node.clone(),
+            shutdown.clone(),
+        ));
         tokio::spawn(watch_leadership(node.clone(), shutdown));
         Ok(node)
     }

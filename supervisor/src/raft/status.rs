@@ -17,6 +17,9 @@ pub struct MemberDoc {
     raft_id: String,
     addr: String,
     voter: bool,
+    /// The member's incarnation (the id of its database), once it has
+    /// joined itself; `None` for a founder named by `--peers` until then.
+    incarnation: Option<String>,
 }
 
 /// The `/raft/status` document.
@@ -90,6 +93,7 @@ impl ClusterNodeHandle {
                 raft_id: id.to_string(),
                 addr: n.addr.clone(),
                 voter: voters.contains(id),
+                incarnation: (!n.incarnation.is_empty()).then(|| n.incarnation.clone()),
             })
             .collect();
         let leader = metrics
