@@ -97,7 +97,8 @@ fn a_heap_left_on_one_voter_is_copied_to_another() {
     // G leaves the voters: the session's heaps are on the leader alone.
     let url = nodes[leader].cluster_url(&format!("/raft/members/{}", nodes[g].name));
     let response = client().delete(url).send().unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    let code = response.status().as_u16();
+    assert_eq!(code, 200, "{}", response.text().unwrap_or_default());
     let replication = wait_for("the leader's repair", SETTLE, || {
         let (_, status) = get(&nodes[leader].server.url("/api/status"));
         let replication = status["cluster"]["replication"].clone();
@@ -107,6 +108,12 @@ fn a_heap_left_on_one_voter_is_copied_to_another() {
     });
     assert_eq!(
         replication["last_replication_pass"]["failed"], 0,
+        "{replication}"
+    );
+    assert!(
+        replication["commit_mean_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0),
         "{replication}"
     );
     for h in &heaps {

@@ -37,6 +37,8 @@ pub(super) struct Stats {
     pub(super) forwarded: AtomicU64,
     pub(super) commits: AtomicU64,
     pub(super) commit_failures: AtomicU64,
+    /// Sum of the successful commits' latencies, microseconds.
+    pub(super) commit_micros: AtomicU64,
     pub(super) heap_pushes: AtomicU64,
     pub(super) heap_push_failures: AtomicU64,
     pub(super) heap_push_bytes: AtomicU64,
@@ -52,6 +54,8 @@ struct StatsDoc {
     forwarded: u64,
     commits: u64,
     commit_failures: u64,
+    /// Mean latency of this node's successful commits, milliseconds.
+    commit_mean_ms: f64,
     heap_pushes: u64,
     heap_push_failures: u64,
     heap_push_bytes: u64,
@@ -172,6 +176,7 @@ impl ClusterReplica {
             forwarded: get(&s.forwarded),
             commits: get(&s.commits),
             commit_failures: get(&s.commit_failures),
+            commit_mean_ms: get(&s.commit_micros) as f64 / 1000.0 / get(&s.commits).max(1) as f64,
             heap_pushes: get(&s.heap_pushes),
             heap_push_failures: get(&s.heap_push_failures),
             heap_push_bytes: get(&s.heap_push_bytes),

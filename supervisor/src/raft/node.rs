@@ -18,6 +18,7 @@ use super::meta::{ClusterMeta, MetaError};
 use super::network::HttpNetwork;
 use super::observe::{ClusterMetrics, PeerLabel};
 use super::peer::PeerClient;
+use super::prevote::LeaderContact;
 use super::rpc_codec::MAX_PAYLOAD_ENTRIES;
 pub use super::rpc_codec::SNAPSHOT_CHUNK_BYTES;
 use super::state_machine::StateMachine;
@@ -29,11 +30,11 @@ const JOIN_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// the new member to catch up, maybe behind another member's join).
 pub const JOIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Raft timing, in milliseconds. A follower that stops hearing the leader
-/// starts an election after the leader lease (`ELECTION_MAX_MS`) plus a
-/// random timeout in `ELECTION_MIN_MS..ELECTION_MAX_MS`; it ignores
-/// candidates while it still hears a leader, so a stalled peer cannot
-/// unseat a live one. Appends must answer within one heartbeat.
+/// Raft timing, in milliseconds. A voter that stops hearing the leader
+/// asks for a pre-vote after the leader lease (`ELECTION_MAX_MS`) plus a
+/// random part of `ELECTION_MIN_MS` (`prevote.rs`), and starts an election
+/// only if a majority no longer hears a leader either, so a stalled peer
+/// cannot unseat a live one. Appends must answer within one heartbeat.
 pub const HEARTBEAT_MS: u64 = 50;
 /// Lower bound of the election timeout.
 pub const ELECTION_MIN_MS: u64 = 120;
@@ -155,6 +156,12 @@ pub struct ClusterNodeHandle {
     pub metrics: ClusterMetrics,
     /// Serialises membership changes on this node (when it leads).
     pub(super) membership_lock: tokio::sync::Mutex<()>,
+    /// Raft's timers (the election timer is `prevote.rs`'s).
+    pub(super) timing: RaftTiming,
+    /// A read handle on this node's log (its last id, for pre-votes).
+    pub(super) log: LogStore,
+    /// When this node last heard from a leader.
+    pub contact: LeaderContact,
 }
 
 impl ClusterNodeHandle {
@@ -175,6 +182,8 @@ impl ClusterNodeHandle {
             snapshot_max_chunk_size: settings.snapshot_chunk_bytes.min(SNAPSHOT_CHUNK_BYTES),
             max_payload_entries: MAX_PAYLOAD_ENTRIES,
             install_snapshot_timeout: 10_000,
+            // Elections start from `prevote.rs`, after a pre-vote.
+            enable_elect: false,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snapshot_logs),
             max_in_snapshot_log_to_keep: settings.snapshot_logs,
             ..Default::default()
@@ -186,6 +195,7 @@ impl ClusterNodeHandle {
         me.incarnation = meta.incarnation().to_string();
         let peers = PeerClient::new(settings.secret.clone(), meta.clone());
         let log = LogStore::open(db)?;
+        let log_reader = log.clone();
         let sm = StateMachine::open(db)?;
         let network = HttpNetwork::new(peers.clone());
         let raft = Raft::new(id, Arc::new(config), network, log, sm)
@@ -201,6 +211,9 @@ impl ClusterNodeHandle {
             secret: settings.secret.clone(),
             metrics,
             membership_lock: tokio::sync::Mutex::new(()),
+            timing: settings.timing,
+            log: log_reader,
+            contact: LeaderContact::default(),
         });
         if settings.join.is_none() && !settings.peers.is_empty() {
             node.form(&settings.peers).await?;
@@ -211,6 +224,10 @@ impl ClusterNodeHandle {
             tokio::spawn(async move { joining.keep_joining(contact, stop).await });
         }
         tokio::spawn(super::membership::promote_learners(
+            node.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(super::prevote::drive_elections(
             node.clone(),
             shutdown.clone(),
         ));
