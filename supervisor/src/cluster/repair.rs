@@ -60,21 +60,23 @@ impl ClusterReplica {
         tokio::spawn(async move {
             let mut changes = replica.node.raft.metrics();
             let mut seen = None;
+            let mut next = tokio::time::Instant::now();
             loop {
                 let now = {
                     let m = changes.borrow_and_update();
                     (m.membership_config.log_id().map(|l| l.index), m.state)
                 };
-                if seen != Some(now) {
+                // Metrics change on every commit: only a new membership or
+                // role, or the interval, starts a pass.
+                if seen != Some(now) || tokio::time::Instant::now() >= next {
                     seen = Some(now);
                     replica.pass().await;
+                    next = tokio::time::Instant::now() + PASS_INTERVAL;
                 }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     changed = changes.changed() => if changed.is_err() { break },
-                    () = tokio::time::sleep(PASS_INTERVAL) => {
-                        seen = None;
-                    }
+                    () = tokio::time::sleep_until(next) => {}
                 }
             }
         })
