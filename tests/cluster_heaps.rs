@@ -210,3 +210,67 @@ fn nodes_catch_up_from_a_snapshot_after_the_log_was_purged() {
     let body = run(&restarted, "s", "++counter");
     assert_eq!(body["result"], json!(42), "{body}");
 }
+
+/// The heap GC of every node follows the replicated state: on a follower
+/// that never ran either session, the heaps of a session deleted through
+/// the cluster are removed, and those of a live session are kept.
+#[test]
+fn every_nodes_gc_follows_the_replicated_sessions() {
+    let retention = ["--heap-retention".to_string(), "1s".to_string()];
+    let mut nodes = three_nodes(&retention);
+    let leader = leader_index(&nodes);
+    let f = (leader + 1) % 3;
+    run(&nodes[leader], "keep", "var kept = [1]; kept.length");
+    run(&nodes[leader], "keep", "kept.push(2); kept.length");
+    run(
+        &nodes[leader],
+        "gone",
+        "var lost = 'x'.repeat(10); lost.length",
+    );
+    run(&nodes[leader], "gone", "lost += 'y'; lost.length");
+    let keep = session_heaps(&nodes[leader], "keep");
+    let gone = session_heaps(&nodes[leader], "gone");
+    assert!(keep.iter().all(|h| !gone.contains(h)));
+    wait_for("F's copies", SETTLE, || {
+        keep.iter()
+            .chain(&gone)
+            .all(|h| heap_dir(&nodes[f]).join(h).is_file())
+            .then_some(())
+    });
+    // Deleted through F; F's own copy of the state says so.
+    let response = client()
+        .delete(nodes[f].server.url("/api/sessions/gone"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    wait_for("the delete on F", SETTLE, || {
+        (get(&nodes[f].server.url("/api/sessions/gone")).0 == 404).then_some(())
+    });
+    // Older than the retention, then F restarts: its first GC pass runs.
+    std::thread::sleep(Duration::from_millis(1_200));
+    let data = nodes[f].server.data.clone();
+    let (name, port) = (nodes[f].name.clone(), nodes[f].cluster_port);
+    nodes[f].server.stop();
+    let back = Node::start_in(&data, &name, port, &retention);
+    let gc = wait_for("F's GC pass", SETTLE, || {
+        let (_, status) = get(&back.server.url("/api/status"));
+        let gc = status["heaps"]["gc"].clone();
+        (gc["runs"].as_u64()? >= 1).then_some(gc)
+    });
+    assert_eq!(gc["last_error"], Value::Null, "{gc}");
+    for h in &gone {
+        assert!(
+            !heap_dir(&back).join(h).is_file(),
+            "{h} of a deleted session removed: {gc}"
+        );
+    }
+    for h in &keep {
+        assert!(
+            heap_dir(&back).join(h).is_file(),
+            "{h} of a live session kept: {gc}"
+        );
+    }
+    // And the live session goes on through F.
+    let body = run(&back, "keep", "kept.push(3); kept.join()");
+    assert_eq!(body["result"], json!("1,2,3"), "{body}");
+}
