@@ -237,6 +237,11 @@ fn every_nodes_gc_follows_the_replicated_sessions() {
             .all(|h| heap_dir(&nodes[f]).join(h).is_file())
             .then_some(())
     });
+    let recorded = |node: &Node| {
+        let (_, status) = get(&node.server.url("/api/status"));
+        status["cluster"]["replication"]["heaps_recorded"].as_u64()
+    };
+    let before = recorded(&nodes[f]).expect("heaps_recorded");
     // Deleted through F; F's own copy of the state says so.
     let response = client()
         .delete(nodes[f].server.url("/api/sessions/gone"))
@@ -246,6 +251,8 @@ fn every_nodes_gc_follows_the_replicated_sessions() {
     wait_for("the delete on F", SETTLE, || {
         (get(&nodes[f].server.url("/api/sessions/gone")).0 == 404).then_some(())
     });
+    // The deleted session's heap records are gone from the state too.
+    assert_eq!(recorded(&nodes[f]), Some(before - gone.len() as u64));
     // Older than the retention, then F restarts: its first GC pass runs.
     std::thread::sleep(Duration::from_millis(1_200));
     let data = nodes[f].server.data.clone();
