@@ -8,7 +8,8 @@
 //! to restore or to take) build their isolate on demand.
 //!
 //! Files: `platform` (one-time V8 init), `create` (isolate + context),
-//! `bindings` (native globals, external references), `console`, `timers`,
+//! `origin` (script origins), `bindings` (native globals, external
+//! references), `console`, `timers`,
 //! `inspect`/`inspect_text` (Node-style value formatting), `run` (compile,
 //! run, event loop, result), `tla` (top-level await), `limits` (heap and
 //! ArrayBuffer limits), `watchdog` (deadline), `snapshot` (heap
@@ -28,6 +29,7 @@ mod inspect;
 mod inspect_text;
 mod limits;
 mod modules;
+mod origin;
 mod platform;
 mod run;
 mod snapshot;
@@ -60,6 +62,12 @@ fn deadline_after(start: Instant, timeout_ms: u64) -> Instant {
     start
         .checked_add(Duration::from_millis(timeout_ms).min(far))
         .unwrap_or(start)
+}
+
+/// How often this process compiled the web glue: (with its code cache,
+/// the cache rejected by V8, without a cache). For tests and benchmarks.
+pub fn web_glue_compilations() -> (u64, u64, u64) {
+    web::cache_stats()
 }
 
 /// The V8 version string.

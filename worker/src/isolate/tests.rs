@@ -186,7 +186,50 @@ fn engine() {
     limits(&mut engine);
     output_cap(&mut engine);
     snapshots(&mut engine);
+    web_glue_code_cache(&mut engine);
     timings(&mut engine);
+}
+
+/// The glue's code cache is made before the first run and used by every
+/// context that touches a web global; caches V8 refuses (empty, garbage,
+/// truncated, another V8's header) cost a compilation from source and
+/// change nothing else.
+fn web_glue_code_cache(engine: &mut Engine) {
+    let good = super::web::code_cache().expect("the engine made a code cache of the glue");
+    assert!(good.len() > 10_000, "code cache of {} bytes", good.len());
+    let (cached, rejected, _) = super::web_glue_compilations();
+    let code = "new URL('/p?q=1', 'http://example.com').searchParams.get('q')";
+    check_case(engine, code, &Want::Json("\"1\""), &[]);
+    check_case(engine, "new Response('x').status", &Want::Json("200"), &[]);
+    let after = super::web_glue_compilations();
+    assert_eq!((after.0, after.1), (cached + 2, rejected), "{after:?}");
+
+    let href = "http://h.example/a?b=1";
+    assert_eq!(super::web::url_href_with_cache(good).as_deref(), Ok(href));
+    let mut other_version = good.to_vec();
+    other_version[4] ^= 0xff;
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let bad: [&[u8]; 5] = [
+        &[],
+        &good[..16],
+        &good[..good.len() / 2],
+        &other_version,
+        &garbage,
+    ];
+    for (i, cache) in bad.iter().enumerate() {
+        let before = super::web_glue_compilations().1;
+        assert_eq!(
+            super::web::url_href_with_cache(cache).as_deref(),
+            Ok(href),
+            "bad cache {i}"
+        );
+        assert_eq!(
+            super::web_glue_compilations().1,
+            before + 1,
+            "bad cache {i} not rejected"
+        );
+    }
+    check_case(engine, code, &Want::Json("\"1\""), &[]);
 }
 
 fn errors_have_stacks(engine: &mut Engine) {
