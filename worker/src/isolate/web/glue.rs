@@ -286,7 +286,7 @@ pub(crate) fn url_href_with_cache(cache: &[u8]) -> Result<String, String> {
       glue(ops, globalThis.console, globalThis.queueMicrotask);
       return new URL('/a?b=1', 'http://h.example/').href;
     })"#;
-    let blob = super::startup_blob().ok_or("no startup blob")?;
+    let blob = super::startup_blob(None).0.ok_or("no startup blob")?;
     let params = v8::CreateParams::default()
         .snapshot_blob(v8::StartupData::from(blob))
         .external_references(super::super::bindings::external_references());

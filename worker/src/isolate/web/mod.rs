@@ -30,10 +30,9 @@ mod crypto;
 mod glue;
 mod misc;
 pub(crate) mod ops;
+mod startup;
 mod text;
 mod url_ops;
-
-use std::sync::OnceLock;
 
 use v8::{Local, PinScope};
 
@@ -44,33 +43,12 @@ pub(crate) use compress::Codecs;
 pub(crate) use glue::cache_stats;
 #[cfg(test)]
 pub(crate) use glue::{code_cache, url_href_with_cache};
-
-/// The startup blob of this process: `Some` once built, `None` if building
-/// it failed (the engine then runs without web globals and says so).
-static BLOB: OnceLock<Option<&'static [u8]>> = OnceLock::new();
-
-/// The startup snapshot with the web globals, built on first call (call it
-/// before the sandbox is sealed). The blob is leaked: it lives as long as
-/// the process, and every isolate is created from it.
-pub(crate) fn startup_blob() -> Option<&'static [u8]> {
-    *BLOB.get_or_init(|| match build_blob() {
-        Ok(blob) => {
-            let blob: &'static [u8] = Box::leak(blob.into_boxed_slice());
-            match glue::produce_code_cache(blob) {
-                Ok(cache) => glue::set_code_cache(cache),
-                Err(e) => eprintln!("mcp-v8 worker: no code cache for the web glue: {e}"),
-            }
-            Some(blob)
-        }
-        Err(e) => {
-            eprintln!("mcp-v8 worker: cannot build the web globals snapshot: {e}");
-            None
-        }
-    })
-}
+#[cfg(test)]
+pub(crate) use startup::check as check_blob;
+pub(crate) use startup::{build as build_snapshot, startup_blob};
 
 /// Builds the startup snapshot: context, native bindings, the glue.
-fn build_blob() -> Result<Vec<u8>, String> {
+pub(super) fn build_blob() -> Result<Vec<u8>, String> {
     let names = glue::names(NAMES_JS)?;
     let refs = super::bindings::external_references();
     let mut isolate = v8::Isolate::snapshot_creator(Some(refs), None);
