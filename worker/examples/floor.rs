@@ -1,10 +1,12 @@
-//! The in-process floor for benchmarks: a fresh isolate plus a trivial run,
-//! through the worker's own engine but with no IPC, no sandbox and no HTTP.
+//! The in-process floor for benchmarks: a fresh isolate plus a run of
+//! `1 + 1` (or of the script or ES module in FILE), through the worker's
+//! own engine but with no IPC, no sandbox and no HTTP.
 //!
-//! Usage: `floor [iterations]` (`MCP_V8_WEB_GLOBALS=0`: without the web
-//! platform globals, the A/B baseline). Prints one line of JSON with the per-run
-//! p50/p99 (prepare + execute, in microseconds) and the runs per second
-//! this one core sustains.
+//! Usage: `floor [iterations] [FILE]` (`MCP_V8_WEB_GLOBALS=0`: without the
+//! web platform globals, the A/B baseline). Prints one line of JSON with
+//! the per-run p50/p99 (prepare + execute, in microseconds), the runs per
+//! second this one core sustains, and how often the web glue was compiled
+//! with its code cache, with a rejected one, or without.
 
 use std::time::Instant;
 
