@@ -424,3 +424,47 @@ fn limits_still_hold() {
     let body = exec_ok(&server, "new URL('http://ok/').host");
     assert_eq!(body["result"], json!("ok"));
 }
+
+/// The supervisor builds the web globals' startup snapshot once and hands
+/// it to every worker (also to a replacement); a spoiled snapshot makes
+/// workers build their own (blob refused) or compile the glue from source
+/// (code cache refused), never crash or lose the globals.
+#[test]
+fn workers_get_the_supervisors_web_snapshot_and_survive_a_bad_one() {
+    const CODE: &str = "[new URL('/p?q=1', 'http://h.example').searchParams.get('q'), \
+                        typeof Response, new TextEncoder().encode('é').length]";
+    let want = json!(["1", "function", 2]);
+    let server = Server::start(&["--workers", "2"]);
+    let doc = server.wait_all_idle();
+    for worker in doc["workers"].as_array().unwrap() {
+        assert_eq!(worker["web_globals"], "supervisor", "{doc}");
+    }
+    assert_eq!(exec_ok(&server, CODE)["result"], want);
+    // A replacement worker (after a run that is killed at its deadline)
+    // gets the same snapshot.
+    let (status, body) = server.exec(json!({ "code": "for (;;) {}", "timeout_ms": 200 }));
+    assert_eq!(status, 200, "{body}");
+    let doc = server.wait_all_idle();
+    for worker in doc["workers"].as_array().unwrap() {
+        assert_eq!(worker["web_globals"], "supervisor", "{doc}");
+    }
+    assert_eq!(exec_ok(&server, CODE)["result"], want);
+
+    let plain = Server::start(&["--web-globals=false"]);
+    assert_eq!(plain.wait_all_idle()["workers"][0]["web_globals"], "off");
+
+    // Spoiling needs the test-only hook (feature `attack-hooks`).
+    if !cfg!(feature = "attack-hooks") {
+        return;
+    }
+    for (tamper, source) in [
+        ("corrupt", "worker"),
+        ("short", "worker"),
+        ("cache", "supervisor"),
+    ] {
+        let server = Server::start_with_env(&[], &[("MCP_V8_TEST_TAMPER_WEB_SNAPSHOT", tamper)]);
+        let doc = server.wait_all_idle();
+        assert_eq!(doc["workers"][0]["web_globals"], source, "{tamper}: {doc}");
+        assert_eq!(exec_ok(&server, CODE)["result"], want, "{tamper}");
+    }
+}

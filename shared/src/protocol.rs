@@ -2,7 +2,9 @@
 //!
 //! Conversation on one socket:
 //! 1. worker -> `Response::Hello` (protocol version, V8 version, pid);
-//! 2. supervisor -> `Request::Init(WorkerConfig)`;
+//! 2. supervisor -> `Request::WebSnapshot` (optional: the startup snapshot
+//!    with the web globals, built once per supervisor, see [`WebSnapshot`]),
+//!    then `Request::Init(WorkerConfig)`;
 //! 3. worker locks itself down, then -> `Response::Ready(SandboxReport)`;
 //! 4. any number of `Request::Exec` -> `Response::Exec`, one at a time;
 //!    while one runs, the worker may send `Response::Host` calls and the
@@ -18,13 +20,56 @@ use crate::error::ExecError;
 use crate::host::{HostCall, HostReply};
 
 /// Bumped whenever any type in this crate changes shape.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The fd number at which a worker finds its end of the socket pair.
 pub const WORKER_IPC_FD: i32 = 3;
 
 /// First argument that makes the `mcp-v8` binary run as a worker.
 pub const WORKER_ARG: &str = "__worker";
+
+/// First argument that makes the `mcp-v8` binary build the web globals'
+/// startup snapshot, write it to stdout as one frame (a [`WebSnapshot`])
+/// and exit. The second argument is the workers'
+/// [`WorkerConfig::max_array_buffer_bytes`] (it sets a V8 flag, and a code
+/// cache only fits isolates with the same flags).
+pub const WEB_SNAPSHOT_ARG: &str = "__web-snapshot";
+
+/// Largest frame the worker reads before `Init`: room for a
+/// [`WebSnapshot`] (about 1 MiB).
+pub const HANDSHAKE_MAX_FRAME: u64 = 64 << 20;
+
+/// The V8 startup snapshot that carries the web globals, and the V8 code
+/// cache of their JavaScript glue. The supervisor has one built by a
+/// short-lived child of its own binary ([`WEB_SNAPSHOT_ARG`]) and hands it
+/// to every worker before `Init`, so workers do not build it themselves
+/// (which cost each one start-up time and memory). A worker checks it
+/// before use and builds its own if it does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebSnapshot {
+    /// The startup blob (`v8::SnapshotCreator::create_blob`).
+    #[serde(with = "serde_bytes")]
+    pub blob: Vec<u8>,
+    /// The glue's code cache, made in an isolate from `blob` (V8 takes a
+    /// code cache only where the read-only heap matches).
+    #[serde(with = "serde_bytes")]
+    pub code_cache: Vec<u8>,
+}
+
+/// Where a worker's web globals came from (reported in `Ready`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebGlobalsSource {
+    /// Web globals are switched off (`--web-globals=false`).
+    #[default]
+    Off,
+    /// The supervisor's [`WebSnapshot`] was used.
+    Supervisor,
+    /// The worker built its own (no snapshot was handed over, or it did
+    /// not fit this worker).
+    Worker,
+    /// No snapshot could be built: the worker runs without web globals.
+    Unavailable,
+}
 
 /// Supervisor -> worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +78,8 @@ pub enum Request {
     Init(WorkerConfig),
     /// Run one script.
     Exec(ExecRequest),
+    /// The web globals' startup snapshot; only before `Init`.
+    WebSnapshot(WebSnapshot),
     /// The answer to one `Response::Host` of the running execution.
     HostReply(HostReply),
     /// Exit cleanly.
@@ -119,6 +166,8 @@ pub struct SandboxLayer {
 pub struct SandboxReport {
     /// Every layer, in the order they were applied.
     pub layers: Vec<SandboxLayer>,
+    /// Where the worker's web globals came from.
+    pub web_globals: WebGlobalsSource,
 }
 
 impl SandboxReport {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use mcp_v8_shared::{WorkerConfig, WORKER_ARG};
+use mcp_v8_shared::{WorkerConfig, WEB_SNAPSHOT_ARG, WORKER_ARG};
 
 use crate::config::{Args, Config};
 use crate::exec::{ExecService, Stores};
@@ -47,6 +47,11 @@ fn main() -> ExitCode {
     // Worker mode first, while the process is still single-threaded.
     if std::env::args_os().nth(1).as_deref() == Some(OsStr::new(WORKER_ARG)) {
         mcp_v8_worker::run();
+    }
+    // The pool's one-off builder of the web globals' startup snapshot.
+    if std::env::args_os().nth(1).as_deref() == Some(OsStr::new(WEB_SNAPSHOT_ARG)) {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        mcp_v8_worker::run_web_snapshot(&args);
     }
     let config = match Args::parse().into_config() {
         Ok(config) => config,

@@ -66,8 +66,24 @@ impl Server {
         server
     }
 
+    /// Starts a server with extra flags and environment variables, on fresh
+    /// data directories.
+    #[allow(dead_code)]
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let mut server = Server::start_in_env(&data, extra, env);
+        server._dir = Some(dir);
+        server
+    }
+
     /// Starts a server on existing data directories (for restart tests).
     pub fn start_in(data: &std::path::Path, extra: &[&str]) -> Server {
+        Server::start_in_env(data, extra, &[])
+    }
+
+    /// [`Server::start_in`] with extra environment variables.
+    pub fn start_in_env(data: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let heaps = data.join("heaps");
         let sessions = data.join("sessions");
@@ -80,6 +96,7 @@ impl Server {
             .arg(&sessions)
             .args(extra)
             .env("MCP_V8_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .spawn()
             .expect("start mcp-v8");

@@ -1,10 +1,12 @@
-//! The in-process floor for benchmarks: a fresh isolate plus a trivial run,
-//! through the worker's own engine but with no IPC, no sandbox and no HTTP.
+//! The in-process floor for benchmarks: a fresh isolate plus a run of
+//! `1 + 1` (or of the script or ES module in FILE), through the worker's
+//! own engine but with no IPC, no sandbox and no HTTP.
 //!
-//! Usage: `floor [iterations]` (`MCP_V8_WEB_GLOBALS=0`: without the web
-//! platform globals, the A/B baseline). Prints one line of JSON with the per-run
-//! p50/p99 (prepare + execute, in microseconds) and the runs per second
-//! this one core sustains.
+//! Usage: `floor [iterations] [FILE]` (`MCP_V8_WEB_GLOBALS=0`: without the
+//! web platform globals, the A/B baseline). Prints one line of JSON with
+//! the per-run p50/p99 (prepare + execute, in microseconds), the runs per
+//! second this one core sustains, and how often the web glue was compiled
+//! with its code cache, with a rejected one, or without.
 
 use std::time::Instant;
 
@@ -16,6 +18,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
+    let code = match std::env::args().nth(2) {
+        Some(file) => std::fs::read_to_string(file).expect("readable FILE"),
+        None => "1 + 1".to_string(),
+    };
     let config = WorkerConfig {
         sandbox: SandboxMode::Off,
         sandbox_debug: false,
@@ -36,7 +42,7 @@ fn main() {
         prepare_us.push(start.elapsed().as_secs_f64() * 1e6);
         let response = engine.execute(ExecRequest {
             id,
-            code: "1 + 1".into(),
+            code: code.clone(),
             language: mcp_v8_shared::Language::JavaScript,
             timeout_ms: 30_000,
             heap_mb: 64,
@@ -53,8 +59,9 @@ fn main() {
     let prepare_p50 = prepare_us[prepare_us.len() / 2];
     samples.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
+    let (cached, rejected, uncached) = mcp_v8_worker::isolate::web_glue_compilations();
     println!(
-        "{{\"iterations\": {iterations}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"per_sec\": {:.1}, \"prepare_p50_us\": {:.1}}}",
+        "{{\"iterations\": {iterations}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"per_sec\": {:.1}, \"prepare_p50_us\": {:.1}, \"glue_cached\": {cached}, \"glue_rejected\": {rejected}, \"glue_uncached\": {uncached}}}",
         pct(0.50),
         pct(0.99),
         rate,

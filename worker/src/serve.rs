@@ -1,7 +1,8 @@
 //! The worker's request loop and its start-up order.
 //!
 //! Order (see docs/sandbox.md): adopt the IPC fd and close every other fd,
-//! clear the environment, say Hello, read Init, set the nice value, unshare
+//! clear the environment, say Hello, read the supervisor's web snapshot (if
+//! any) and Init, set the nice value, unshare
 //! namespaces and set rlimits (still single-threaded), initialise V8, set
 //! no_new_privs, install seccomp, report Ready. Only then is the first Exec
 //! read, so untrusted code never runs before the filter is in place.
@@ -10,15 +11,12 @@ use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 
 use mcp_v8_shared::{
-    read_frame, write_frame, FrameError, Hello, Request, Response, SandboxMode, WorkerConfig,
-    PROTOCOL_VERSION, WORKER_IPC_FD,
+    read_frame, write_frame, FrameError, Hello, Request, Response, SandboxMode, WebSnapshot,
+    WorkerConfig, HANDSHAKE_MAX_FRAME, PROTOCOL_VERSION, WORKER_IPC_FD,
 };
 
 use crate::isolate::Engine;
 use crate::sandbox;
-
-/// Largest frame accepted before `Init` tells us the configured limit.
-const HANDSHAKE_MAX_FRAME: u64 = 64 * 1024;
 
 /// Why the worker stopped.
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +55,17 @@ pub fn serve() -> Result<(), ServeError> {
         pid: std::process::id(),
     };
     write_frame(&mut ipc, &Response::Hello(hello), HANDSHAKE_MAX_FRAME)?;
-    let config: WorkerConfig = match read_frame(&mut ipc, HANDSHAKE_MAX_FRAME) {
-        Ok(Request::Init(config)) => config,
-        Ok(Request::Exec(_)) => return Err(ServeError::NoInit("Exec")),
-        Ok(Request::HostReply(_)) => return Err(ServeError::NoInit("HostReply")),
-        Ok(Request::Shutdown) | Err(FrameError::Closed) => return Ok(()),
-        Err(e) => return Err(e.into()),
+    let mut web: Option<WebSnapshot> = None;
+    let config: WorkerConfig = loop {
+        match read_frame(&mut ipc, HANDSHAKE_MAX_FRAME) {
+            Ok(Request::Init(config)) => break config,
+            Ok(Request::WebSnapshot(snapshot)) if web.is_none() => web = Some(snapshot),
+            Ok(Request::WebSnapshot(_)) => return Err(ServeError::NoInit("a second WebSnapshot")),
+            Ok(Request::Exec(_)) => return Err(ServeError::NoInit("Exec")),
+            Ok(Request::HostReply(_)) => return Err(ServeError::NoInit("HostReply")),
+            Ok(Request::Shutdown) | Err(FrameError::Closed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
     };
     let max_frame = config.max_frame_bytes;
 
@@ -71,7 +74,7 @@ pub fn serve() -> Result<(), ServeError> {
     if config.sandbox != SandboxMode::Off {
         layers.extend(sandbox::restrict_process(&config));
     }
-    let mut engine = Engine::new(&config);
+    let mut engine = Engine::with_web_snapshot(&config, web);
     // SAFETY: `ipc` lives until `serve` returns, after the engine's last
     // run, and the request loop below does not use it while a run goes on.
     unsafe { engine.set_host_fd(WORKER_IPC_FD) };
@@ -85,7 +88,10 @@ pub fn serve() -> Result<(), ServeError> {
         }
     }
     engine.prepare();
-    let report = mcp_v8_shared::SandboxReport { layers };
+    let report = mcp_v8_shared::SandboxReport {
+        layers,
+        web_globals: engine.web_globals_source(),
+    };
     write_frame(&mut ipc, &Response::Ready(report), max_frame)?;
 
     loop {
@@ -99,8 +105,8 @@ pub fn serve() -> Result<(), ServeError> {
             }
             // A late answer to a host call of a run that already ended.
             Ok(Request::HostReply(_)) => {}
-            Ok(Request::Init(_)) => {
-                let msg = Response::Fatal("Init sent twice".into());
+            Ok(Request::Init(_) | Request::WebSnapshot(_)) => {
+                let msg = Response::Fatal("Init or WebSnapshot after Init".into());
                 write_frame(&mut ipc, &msg, max_frame)?;
             }
             Ok(Request::Shutdown) | Err(FrameError::Closed) => return Ok(()),

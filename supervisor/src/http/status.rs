@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use mcp_v8_shared::{SandboxLayer, SandboxMode};
+use mcp_v8_shared::{SandboxLayer, SandboxMode, WebGlobalsSource};
 use serde::Serialize;
 
 use super::AppState;
@@ -69,6 +69,10 @@ struct WorkerDoc {
     rss_bytes: Option<u64>,
     last_exit: Option<&'static str>,
     ready_since_unix: Option<u64>,
+    /// Where the worker's web globals snapshot came from: `supervisor`
+    /// (built once, shared), `worker` (built by the worker), `off`,
+    /// `unavailable`; `null` before the worker is ready.
+    web_globals: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -94,6 +98,12 @@ fn worker_doc(status: &WorkerStatus, now: Instant) -> WorkerDoc {
             .ready_since
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs()),
+        web_globals: status.sandbox.as_ref().map(|r| match r.web_globals {
+            WebGlobalsSource::Off => "off",
+            WebGlobalsSource::Supervisor => "supervisor",
+            WebGlobalsSource::Worker => "worker",
+            WebGlobalsSource::Unavailable => "unavailable",
+        }),
     }
 }
 

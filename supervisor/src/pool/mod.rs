@@ -12,11 +12,12 @@ mod exit_class;
 mod slot;
 mod spawn;
 mod status;
+mod web_snapshot;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use mcp_v8_shared::{ExecRequest, ExecResponse, WorkerConfig};
+use mcp_v8_shared::{ExecRequest, ExecResponse, WebSnapshot, WorkerConfig};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +92,50 @@ struct PoolShared {
     /// The cgroup's OOM-kill counter as last seen, to tell a kill by the
     /// memory cap from any other SIGKILL.
     oom_kills_seen: std::sync::atomic::AtomicU64,
+    /// The web globals' startup snapshot, built once by the first slot that
+    /// needs it (`None`: web globals off, or the build failed; workers then
+    /// build their own).
+    web_snapshot: tokio::sync::OnceCell<Option<Arc<WebSnapshot>>>,
+    /// Set when a worker that was handed the snapshot died before Ready:
+    /// later workers build their own rather than risk the same.
+    web_snapshot_distrusted: std::sync::atomic::AtomicBool,
+}
+
+impl PoolShared {
+    /// The snapshot to hand to the next worker, built on first call.
+    async fn web_snapshot(&self) -> Option<Arc<WebSnapshot>> {
+        use std::sync::atomic::Ordering;
+        if !self.worker_config.web_globals || self.web_snapshot_distrusted.load(Ordering::Relaxed) {
+            return None;
+        }
+        let built = self.web_snapshot.get_or_init(|| async {
+            let started = std::time::Instant::now();
+            match web_snapshot::build(&self.worker_config).await {
+                Ok(snapshot) => {
+                    tracing::info!(
+                        blob_bytes = snapshot.blob.len(),
+                        code_cache_bytes = snapshot.code_cache.len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "built the web globals snapshot for the workers"
+                    );
+                    Some(Arc::new(snapshot))
+                }
+                Err(e) => {
+                    tracing::warn!("each worker builds its own web globals snapshot: {e}");
+                    None
+                }
+            }
+        });
+        built.await.clone()
+    }
+
+    /// Stops handing the snapshot out (a worker given it died starting).
+    fn distrust_web_snapshot(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.web_snapshot_distrusted.swap(true, Ordering::Relaxed) {
+            tracing::warn!("a worker died starting with the shared web globals snapshot; workers build their own from now on");
+        }
+    }
 }
 
 /// Handle to the pool; cheap to clone.
@@ -136,6 +181,8 @@ impl WorkerPool {
             fatal: OnceLock::new(),
             oom_kills_seen: std::sync::atomic::AtomicU64::new(cgroup.oom_kills().unwrap_or(0)),
             cgroup,
+            web_snapshot: tokio::sync::OnceCell::new(),
+            web_snapshot_distrusted: std::sync::atomic::AtomicBool::new(false),
         });
         for id in 0..workers {
             tokio::spawn(slot::drive_slot(id, shared.clone()));

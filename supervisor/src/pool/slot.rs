@@ -76,17 +76,22 @@ pub(super) async fn drive_slot(id: usize, shared: Arc<PoolShared>) {
             lock(&shared.slots[id]).n_restarts += 1;
         }
         started_once = true;
-        let spawned = match spawn_worker(id, &shared.worker_config, &shared.cgroup).await {
-            Ok(spawned) => spawned,
-            Err(e) => {
-                tracing::error!(worker = id, "worker failed to start: {e}");
-                if let SpawnError::Fatal(why) = &e {
-                    let _ = shared.fatal.set(why.clone());
+        let web = shared.web_snapshot().await;
+        let spawned =
+            match spawn_worker(id, &shared.worker_config, web.as_deref(), &shared.cgroup).await {
+                Ok(spawned) => spawned,
+                Err(e) => {
+                    tracing::error!(worker = id, "worker failed to start: {e}");
+                    if web.is_some() && matches!(e, SpawnError::Died { .. }) {
+                        shared.distrust_web_snapshot();
+                    }
+                    if let SpawnError::Fatal(why) = &e {
+                        let _ = shared.fatal.set(why.clone());
+                    }
+                    failures += 1;
+                    continue;
                 }
-                failures += 1;
-                continue;
-            }
-        };
+            };
         let ready_at = Instant::now();
         let (class, job_killed_it) = serve_jobs(id, &shared, spawned).await;
         {

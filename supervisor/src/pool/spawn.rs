@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use mcp_v8_shared::{
-    decode, encode, Hello, Request, Response, SandboxReport, WorkerConfig, PROTOCOL_VERSION,
-    WORKER_ARG, WORKER_IPC_FD,
+    decode, encode, Hello, Request, Response, SandboxReport, WebSnapshot, WorkerConfig,
+    PROTOCOL_VERSION, WORKER_ARG, WORKER_IPC_FD,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
@@ -77,10 +77,12 @@ pub fn framed(stream: UnixStream, max_frame_bytes: u64) -> WorkerConn {
 }
 
 /// Starts a worker, moves it into the workers' cgroup, checks its Hello,
-/// sends Init and waits for Ready.
+/// sends the web globals' snapshot (when there is one) and Init, and waits
+/// for Ready.
 pub async fn spawn_worker(
     worker_id: usize,
     config: &WorkerConfig,
+    web: Option<&WebSnapshot>,
     cgroup: &WorkerCgroup,
 ) -> Result<Spawned, SpawnError> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
@@ -140,6 +142,18 @@ pub async fn spawn_worker(
                 found: hello.protocol_version,
                 expected: PROTOCOL_VERSION,
             });
+        }
+        if let Some(web) = web {
+            let bytes = (web.blob.len() + web.code_cache.len()) as u64;
+            // Frames are bounded on both sides; a worker builds its own
+            // snapshot when it gets none.
+            if bytes + 1024
+                < config
+                    .max_frame_bytes
+                    .min(mcp_v8_shared::HANDSHAKE_MAX_FRAME)
+            {
+                send(&mut conn, &Request::WebSnapshot(web.clone())).await?;
+            }
         }
         send(&mut conn, &Request::Init(config.clone())).await?;
         match recv(&mut conn).await? {

@@ -85,7 +85,7 @@ impl HostLink {
         match read_frame::<Request>(&mut *self.stream, self.max_frame)? {
             Request::HostReply(reply) => Ok(Some(reply)),
             Request::Shutdown => Err(LinkError::Ipc("shutdown during a run".into())),
-            Request::Exec(_) | Request::Init(_) => Err(LinkError::Ipc(
+            Request::Exec(_) | Request::Init(_) | Request::WebSnapshot(_) => Err(LinkError::Ipc(
                 "the supervisor sent a request during a run".into(),
             )),
         }

@@ -8,7 +8,8 @@
 //! to restore or to take) build their isolate on demand.
 //!
 //! Files: `platform` (one-time V8 init), `create` (isolate + context),
-//! `bindings` (native globals, external references), `console`, `timers`,
+//! `origin` (script origins), `bindings` (native globals, external
+//! references), `console`, `timers`,
 //! `inspect`/`inspect_text` (Node-style value formatting), `run` (compile,
 //! run, event loop, result), `tla` (top-level await), `limits` (heap and
 //! ArrayBuffer limits), `watchdog` (deadline), `snapshot` (heap
@@ -28,6 +29,7 @@ mod inspect;
 mod inspect_text;
 mod limits;
 mod modules;
+mod origin;
 mod platform;
 mod run;
 mod snapshot;
@@ -42,7 +44,9 @@ mod tests;
 
 use std::time::{Duration, Instant};
 
-use mcp_v8_shared::{ExecError, ExecRequest, ExecResponse, JsValue, WorkerConfig};
+use mcp_v8_shared::{
+    ExecError, ExecRequest, ExecResponse, JsValue, WebGlobalsSource, WebSnapshot, WorkerConfig,
+};
 
 use create::{Holder, Kind};
 use watchdog::Watchdog;
@@ -60,6 +64,21 @@ fn deadline_after(start: Instant, timeout_ms: u64) -> Instant {
     start
         .checked_add(Duration::from_millis(timeout_ms).min(far))
         .unwrap_or(start)
+}
+
+/// How often this process compiled the web glue: (with its code cache,
+/// the cache rejected by V8, without a cache). For tests and benchmarks.
+pub fn web_glue_compilations() -> (u64, u64, u64) {
+    web::cache_stats()
+}
+
+/// Builds the web globals' startup snapshot and code cache for other
+/// workers (the supervisor's `__web-snapshot` child), with V8 initialised
+/// exactly as in a worker whose ArrayBuffer cap is `max_array_buffer_bytes`.
+pub fn build_web_snapshot(max_array_buffer_bytes: u64) -> Result<WebSnapshot, String> {
+    checksum::keep_linked();
+    platform::init(max_array_buffer_bytes);
+    web::build_snapshot()
 }
 
 /// The V8 version string.
@@ -88,6 +107,8 @@ pub struct Engine {
     /// The startup snapshot with the web globals (`None`: web globals off,
     /// or the snapshot could not be built).
     startup: Option<&'static [u8]>,
+    /// Where `startup` came from.
+    web_source: WebGlobalsSource,
     /// An isolate that is never used and lives as long as the engine (it
     /// must be the last field: isolates are dropped in reverse creation
     /// order, and this one is created first). V8 shares one read-only heap
@@ -99,14 +120,22 @@ pub struct Engine {
 
 impl Engine {
     /// Initialises V8 (platform, ICU data, entropy) once per process and
-    /// starts the watchdog thread. Call before the sandbox is sealed.
+    /// starts the watchdog thread; builds the web globals' startup snapshot
+    /// here. Call before the sandbox is sealed.
     pub fn new(config: &WorkerConfig) -> Self {
+        Self::with_web_snapshot(config, None)
+    }
+
+    /// Like [`Engine::new`], but takes the web globals' startup snapshot
+    /// from `web` (the supervisor's) when it fits this V8, and builds one
+    /// only when it does not.
+    pub fn with_web_snapshot(config: &WorkerConfig, web: Option<WebSnapshot>) -> Self {
         checksum::keep_linked();
         let platform = platform::init(config.max_array_buffer_bytes);
-        let startup = if config.web_globals {
-            web::startup_blob()
+        let (startup, web_source) = if config.web_globals {
+            web::startup_blob(web)
         } else {
-            None
+            (None, WebGlobalsSource::Off)
         };
         // The anchor comes from the same snapshot as every later isolate,
         // so that they share its read-only heap.
@@ -135,6 +164,7 @@ impl Engine {
             watchdog,
             host_fd: None,
             startup,
+            web_source,
             _anchor: anchor,
         };
         engine.warm_up();
@@ -194,6 +224,11 @@ impl Engine {
         if let Some(isolate) = holder.isolate.as_mut() {
             isolate.low_memory_notification();
         }
+    }
+
+    /// Where this engine's web globals came from.
+    pub fn web_globals_source(&self) -> WebGlobalsSource {
+        self.web_source
     }
 
     /// Lets runs make host calls (fetch, modules) over `fd`, the IPC

@@ -16,6 +16,7 @@ use mcp_v8_shared::{HostAnswer, HostCallKind, JsException, ModuleRequest, MAIN_M
 use v8::{Global, Local, PinScope};
 
 use super::host::{describe, LinkError};
+use super::origin::{script_origin, SourceKind};
 use super::state::RunState;
 
 /// Most modules one run may load; beyond that an import fails.
@@ -71,20 +72,7 @@ fn js_error(name: &str, message: String) -> LoadError {
 
 /// The origin of a module named `id`.
 fn module_origin<'s>(scope: &PinScope<'s, '_>, id: &str) -> Option<v8::ScriptOrigin<'s>> {
-    let name = v8::String::new(scope, id)?;
-    Some(v8::ScriptOrigin::new(
-        scope,
-        name.into(),
-        0,
-        0,
-        false,
-        0,
-        None,
-        false,
-        false,
-        true,
-        None,
-    ))
+    script_origin(scope, id, SourceKind::Module)
 }
 
 /// Compiles `source` as module `id` (a syntax error is left pending).

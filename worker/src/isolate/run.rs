@@ -19,6 +19,7 @@ use super::eventloop::event_loop;
 use super::host::{HostCalls, HostLink};
 use super::inspect::{self, Inspector};
 use super::modules;
+use super::origin::{script_origin, SourceKind};
 use super::state::{Output, Rejection, RunState};
 use super::tla;
 use super::watchdog::Watchdog;
@@ -218,20 +219,7 @@ fn settle_for_snapshot(
 
 /// The origin naming the script in stack traces.
 fn origin<'s>(scope: &PinScope<'s, '_>) -> Option<v8::ScriptOrigin<'s>> {
-    let name = v8::String::new(scope, SCRIPT_NAME)?;
-    Some(v8::ScriptOrigin::new(
-        scope,
-        name.into(),
-        0,
-        0,
-        false,
-        0,
-        None,
-        false,
-        false,
-        false,
-        None,
-    ))
+    script_origin(scope, SCRIPT_NAME, SourceKind::Script)
 }
 
 /// Compiles `code` without reporting failures (for TLA candidates).

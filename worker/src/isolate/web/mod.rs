@@ -28,66 +28,29 @@ mod args;
 mod clone;
 mod compress;
 mod crypto;
+mod glue;
 mod misc;
 pub(crate) mod ops;
+mod startup;
 mod text;
 mod url_ops;
 
-use std::sync::OnceLock;
-
 use v8::{Local, PinScope};
 
+use super::origin::{script_origin, SourceKind};
+use super::run::Tc;
+
 pub(crate) use compress::Codecs;
-
-/// The JavaScript glue, in evaluation order. Each file is a fragment of the
-/// body of one function `(ops) => { ... }`, so they share its scope.
-const GLUE: [(&str, &str); 15] = [
-    ("util.js", include_str!("js/util.js")),
-    ("events.js", include_str!("js/events.js")),
-    ("abort.js", include_str!("js/abort.js")),
-    (
-        "streams_readable.js",
-        include_str!("js/streams_readable.js"),
-    ),
-    (
-        "streams_writable.js",
-        include_str!("js/streams_writable.js"),
-    ),
-    (
-        "streams_transform.js",
-        include_str!("js/streams_transform.js"),
-    ),
-    ("encoding.js", include_str!("js/encoding.js")),
-    ("url.js", include_str!("js/url.js")),
-    ("blob.js", include_str!("js/blob.js")),
-    ("body.js", include_str!("js/body.js")),
-    ("fetch_types.js", include_str!("js/fetch_types.js")),
-    ("fetch.js", include_str!("js/fetch.js")),
-    ("crypto.js", include_str!("js/crypto.js")),
-    ("misc.js", include_str!("js/misc.js")),
-    ("console.js", include_str!("js/console.js")),
-];
-
-/// The startup blob of this process: `Some` once built, `None` if building
-/// it failed (the engine then runs without web globals and says so).
-static BLOB: OnceLock<Option<&'static [u8]>> = OnceLock::new();
-
-/// The startup snapshot with the web globals, built on first call (call it
-/// before the sandbox is sealed). The blob is leaked: it lives as long as
-/// the process, and every isolate is created from it.
-pub(crate) fn startup_blob() -> Option<&'static [u8]> {
-    *BLOB.get_or_init(|| match build_blob() {
-        Ok(blob) => Some(Box::leak(blob.into_boxed_slice())),
-        Err(e) => {
-            eprintln!("mcp-v8 worker: cannot build the web globals snapshot: {e}");
-            None
-        }
-    })
-}
+pub(crate) use glue::cache_stats;
+#[cfg(test)]
+pub(crate) use glue::{code_cache, url_href_with_cache};
+#[cfg(test)]
+pub(crate) use startup::check as check_blob;
+pub(crate) use startup::{build as build_snapshot, startup_blob};
 
 /// Builds the startup snapshot: context, native bindings, the glue.
-fn build_blob() -> Result<Vec<u8>, String> {
-    let names = glue_names()?;
+pub(super) fn build_blob() -> Result<Vec<u8>, String> {
+    let names = glue::names(NAMES_JS)?;
     let refs = super::bindings::external_references();
     let mut isolate = v8::Isolate::snapshot_creator(Some(refs), None);
     let outcome = {
@@ -96,7 +59,7 @@ fn build_blob() -> Result<Vec<u8>, String> {
         let outcome = {
             let scope = &mut v8::ContextScope::new(scope, context);
             super::bindings::install(scope);
-            bootstrap(scope, LAZY_JS, Some(&names)).map(|_| ())
+            bootstrap(scope, LAZY_JS, &names)
         };
         scope.set_default_context(context);
         outcome
@@ -107,19 +70,6 @@ fn build_blob() -> Result<Vec<u8>, String> {
     outcome?;
     let blob = blob.ok_or_else(|| "V8 could not create the blob".to_string())?;
     Ok(blob.to_vec())
-}
-
-/// The names the glue defines, found by running it in a throw-away
-/// isolate (so that nothing it allocated can end up in the blob).
-fn glue_names() -> Result<String, String> {
-    let refs = super::bindings::external_references();
-    let mut isolate = v8::Isolate::new(v8::CreateParams::default().external_references(refs));
-    isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
-    v8::scope!(let scope, &mut isolate);
-    let context = v8::Context::new(scope, Default::default());
-    let scope = &mut v8::ContextScope::new(scope, context);
-    super::bindings::install(scope);
-    bootstrap(scope, NAMES_JS, None)
 }
 
 /// Runs the glue in a scratch context and returns, as JSON, the names it
@@ -166,38 +116,26 @@ const LAZY_JS: &str = r#"(function (ops, names) {
   for (const [name, enumerable] of list.console) lazy(con, name, enumerable);
 })"#;
 
-/// Compiles `source` (text of a function) in the current context.
+/// Compiles and runs `source` (the text of a function) in the current
+/// context and returns the function.
 fn compile_fn<'s>(
-    tc: &mut v8::PinnedRef<'_, v8::TryCatch<'_, 's, v8::HandleScope<'_>>>,
+    tc: &mut Tc<'_, '_, 's, '_>,
     source: &str,
     name: &str,
 ) -> Result<Local<'s, v8::Function>, String> {
-    let code = v8::String::new(tc, source).ok_or("glue too large")?;
-    let name = v8::String::new(tc, name).ok_or("name")?;
-    let origin = v8::ScriptOrigin::new(
-        tc,
-        name.into(),
-        0,
-        0,
-        false,
-        0,
-        None,
-        false,
-        false,
-        false,
-        None,
-    );
+    let code = v8::String::new(tc, source).ok_or("source too large")?;
+    let origin = script_origin(tc, name, SourceKind::Script).ok_or("origin")?;
     let Some(script) = v8::Script::compile(tc, code, Some(&origin)) else {
         return Err(failed(tc));
     };
     let Some(value) = script.run(tc) else {
         return Err(failed(tc));
     };
-    Local::<v8::Function>::try_from(value).map_err(|_| "glue is no function".to_string())
+    Local::<v8::Function>::try_from(value).map_err(|_| format!("{name} is no function"))
 }
 
 /// Describes the exception `tc` caught.
-fn failed(tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>) -> String {
+fn failed(tc: &mut Tc) -> String {
     let message = tc
         .exception()
         .map(|e| e.to_rust_string_lossy(tc))
@@ -209,63 +147,30 @@ fn failed(tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>) -> String {
     format!("web glue failed at line {line}: {message}")
 }
 
-/// The glue as one function `(ops, con, enqueueMicrotask) => { ... }`,
-/// assembled once per process.
-fn glue_source() -> &'static str {
-    static SOURCE: OnceLock<String> = OnceLock::new();
-    SOURCE.get_or_init(assemble_glue)
-}
-
-/// Concatenates the glue files.
-fn assemble_glue() -> String {
-    let mut source = String::from("(function (ops, con, enqueueMicrotask) {\n'use strict';\n");
-    source.push_str(&format!(
-        "const USER_AGENT = 'mcp-v8/{} V8/{}';\n",
-        env!("CARGO_PKG_VERSION"),
-        v8::V8::get_version()
-    ));
-    for (name, text) in GLUE {
-        source.push_str(&format!("// ---- {name}\n"));
-        source.push_str(text);
-        source.push('\n');
-    }
-    source.push_str("})");
-    source
-}
-
-/// Calls `installer(glue, ops)` (to find the names) or
-/// `installer(ops, names)` (to install them lazily) in the current context
-/// of `scope` and returns its result as a string.
-fn bootstrap(scope: &mut PinScope, installer: &str, names: Option<&str>) -> Result<String, String> {
+/// Calls `installer(ops, names)` (which installs the names lazily) in
+/// the current context of `scope`.
+fn bootstrap(scope: &mut PinScope, installer: &str, names: &str) -> Result<(), String> {
     v8::tc_scope!(let tc, scope);
     let installer = compile_fn(tc, installer, "web-install.js")?;
     let ops = ops::object(tc);
-    let args: Vec<Local<v8::Value>> = match names {
-        Some(names) => vec![
-            ops.into(),
-            v8::String::new(tc, names).ok_or("names")?.into(),
-        ],
-        None => vec![
-            compile_fn(tc, glue_source(), "web-glue.js")?.into(),
-            ops.into(),
-        ],
-    };
+    let names = v8::String::new(tc, names).ok_or("names")?;
     let undefined = v8::undefined(tc).into();
-    match installer.call(tc, undefined, &args) {
-        Some(value) => Ok(value.to_rust_string_lossy(tc)),
+    match installer.call(tc, undefined, &[ops.into(), names.into()]) {
+        Some(_) => Ok(()),
         None => Err(failed(tc)),
     }
 }
 
-/// The op `glue()`: compiles the glue in the current context and returns
-/// its function (called once per context, on first use of a web global).
+/// The op `glue()`: compiles the glue in the current context (from this
+/// process's code cache when there is one) and returns its function
+/// (called once per context, on first use of a web global).
 pub(super) fn load_glue(
     scope: &mut PinScope,
     _args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
     v8::tc_scope!(let tc, scope);
-    match compile_fn(tc, glue_source(), "web-glue.js") {
+    match glue::compile(tc, glue::code_cache()) {
         Ok(f) => rv.set(f.into()),
         Err(_) => {
             tc.rethrow();
