@@ -44,6 +44,16 @@ fn url_and_search_params() {
         "",
         &[
             ("new URL('../c?x#y', 'http://h.example/a/b/').href", json!("http://h.example/a/c?x#y")),
+            // URLPattern (urlpattern crate).
+            ("new URLPattern({ pathname: '/books/:id' }).exec('https://example.com/books/123').pathname.groups", json!({"id": "123"})),
+            ("[new URLPattern('/api/*', 'https://example.com').test('https://example.com/api/x/y'), new URLPattern('/api/*', 'https://example.com').test('https://other.example/api/x')]", json!([true, false])),
+            ("new URLPattern({ hostname: '{*.}?example.com' }).test({ hostname: 'a.example.com' })", json!(true)),
+            ("(() => { const g = new URLPattern({ pathname: '/a/:b?' }).exec({ pathname: '/a' }).pathname.groups; return ['b' in g, g.b === undefined] })()", json!([true, true])),
+            ("new URLPattern({ pathname: '/A' }, { ignoreCase: true }).test({ pathname: '/a' })", json!(true)),
+            ("(() => { const p = new URLPattern({ pathname: '/books/:id' }); return [p.protocol, p.pathname, p.hasRegExpGroups, new URLPattern({ pathname: '/(\\d+)' }).hasRegExpGroups] })()", json!(["*", "/books/:id", false, true])),
+            ("[new URLPattern({ pathname: '/x' }).exec('https://h/y'), new URLPattern({ pathname: '/x' }).exec('not a url')]", json!([null, null])),
+            ("(() => { try { new URLPattern({ pathname: '/(' }) } catch (e) { return [e.name, e.message.startsWith(\"Failed to construct 'URLPattern'\")] } })()", json!(["TypeError", true])),
+            ("new URLPattern({ pathname: '/x' }).exec({ pathname: '/x' }, 'https://base/')", json!("threw TypeError: URLPattern: specifying both an init object, and a separate base URL is not valid")),
             ("new URL('//other/p', 'https://h/').href", json!("https://other/p")),
             ("new URL('HTTP://EXAMPLE.com:80/%7e?q=a b').href", json!("http://example.com/%7e?q=a%20b")),
             ("new URL('http://[0:0::1]:8080/').host", json!("[::1]:8080")),
@@ -345,12 +355,14 @@ fn web_objects_live_in_sessions_and_survive_a_restart() {
          globalThis.ac = new AbortController(); globalThis.te = new TextEncoder();
          globalThis.blob = new Blob(['kept']); globalThis.fired = [];
          ac.signal.addEventListener('abort', () => fired.push('abort'));
-         globalThis.res = new Response('later'); 'stored'",
+         globalThis.res = new Response('later');
+         globalThis.pat = new URLPattern({ pathname: '/u/:name' }); 'stored'",
     );
     assert_eq!(first, json!("stored"));
     let check = "(async () => { u.searchParams.append('y', '2'); h.append('b', '2'); ac.abort('r');
          return [u.href, [...h], fired, ac.signal.reason, [...te.encode('é')], await blob.text(),
-          await res.text(), typeof crypto.randomUUID(), new URL('/z', u).href] })()";
+          await res.text(), typeof crypto.randomUUID(), new URL('/z', u).href,
+          pat.exec('https://h/u/ada').pathname.groups.name] })()";
     let want = json!([
         "http://h/a?x=1&y=2",
         [["a", "1"], ["b", "2"]],
@@ -360,7 +372,8 @@ fn web_objects_live_in_sessions_and_survive_a_restart() {
         "kept",
         "later",
         "string",
-        "http://h/z"
+        "http://h/z",
+        "ada"
     ]);
     // A second session, whose first run used no web global at all: the
     // globals are still lazy in its heap and load in the next run.

@@ -29,7 +29,7 @@ use super::super::run::Tc;
 /// The glue, in evaluation order. Each file is a fragment of the body of
 /// one function `(ops, con, enqueueMicrotask) => { ... }`, so they share
 /// its scope.
-const GLUE: [(&str, &str); 15] = [
+const GLUE: [(&str, &str); 16] = [
     ("util.js", include_str!("js/util.js")),
     ("events.js", include_str!("js/events.js")),
     ("abort.js", include_str!("js/abort.js")),
@@ -47,6 +47,7 @@ const GLUE: [(&str, &str); 15] = [
     ),
     ("encoding.js", include_str!("js/encoding.js")),
     ("url.js", include_str!("js/url.js")),
+    ("urlpattern.js", include_str!("js/urlpattern.js")),
     ("blob.js", include_str!("js/blob.js")),
     ("body.js", include_str!("js/body.js")),
     ("fetch_types.js", include_str!("js/fetch_types.js")),

@@ -18,7 +18,8 @@
 //! `bindings::external_references` (see `ops::OPS`).
 //!
 //! Files: `ops` (the op table), `text` (TextEncoder/TextDecoder, atob/btoa),
-//! `url_ops` (WHATWG URL via the `url` crate, form encoding), `crypto`
+//! `url_ops` (WHATWG URL via the `url` crate, form encoding), `pattern`
+//! (URLPattern via the `urlpattern` crate), `crypto`
 //! (random values, digests, HMAC), `aes` (AES-GCM), `clone` (structuredClone with V8's
 //! ValueSerializer), `compress` (CompressionStream codecs), `misc`
 //! (clocks, console helpers), `args` (argument helpers).
@@ -31,6 +32,7 @@ mod crypto;
 mod glue;
 mod misc;
 pub(crate) mod ops;
+mod pattern;
 mod startup;
 mod text;
 mod url_ops;

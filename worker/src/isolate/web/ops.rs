@@ -8,7 +8,7 @@
 
 use v8::{FunctionCallback, Local, MapFnTo, PinScope};
 
-use super::{aes, clone, compress, crypto, misc, text, url_ops};
+use super::{aes, clone, compress, crypto, misc, pattern, text, url_ops};
 
 /// `(name, callback)` of every op, in snapshot order.
 pub(crate) fn table() -> Vec<(&'static str, FunctionCallback)> {
@@ -43,6 +43,8 @@ pub(crate) fn table() -> Vec<(&'static str, FunctionCallback)> {
         ("fetchStart", super::super::fetch::fetch_start.map_fn_to()),
         ("fetchAbort", super::super::fetch::fetch_abort.map_fn_to()),
         ("aesGcm", aes::aes_gcm_op.map_fn_to()),
+        ("urlPatternParse", pattern::parse.map_fn_to()),
+        ("urlPatternExec", pattern::exec.map_fn_to()),
     ]
 }
 
