@@ -193,6 +193,11 @@ fn bad_cluster_flags_are_refused_with_exit_code_2() {
             &["--cluster-port", "4001", "--cluster-secret-file", &missing],
             "--cluster-secret-file",
         ),
+        (
+            &["--cluster-port", "4001", "--raft-snapshot-logs", "0"],
+            "--raft-snapshot-logs",
+        ),
+        (&["--raft-snapshot-logs", "10"], "--raft-snapshot-logs"),
     ] {
         let out = std::process::Command::new(common::binary())
             .args(args)
@@ -221,4 +226,27 @@ fn bad_cluster_flags_are_refused_with_exit_code_2() {
         "1",
     ]);
     server.stop();
+}
+
+/// A follower frozen for longer than the election timeout and then let go
+/// must not unseat a leader the others still follow (no flapping when a
+/// peer stalls).
+#[test]
+fn a_follower_that_stalls_does_not_unseat_the_leader() {
+    let nodes = three_nodes(&[]);
+    let leader = leader_index(&nodes);
+    let term = nodes[leader].status().unwrap()["term"].clone();
+    for round in 0..3 {
+        let frozen = &nodes[(leader + 1 + round % 2) % 3];
+        frozen.signal(libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(1_500));
+        frozen.signal(libc::SIGCONT);
+        // Long enough for the thawed node's election timer to fire.
+        std::thread::sleep(Duration::from_millis(1_500));
+        let refs: Vec<&Node> = nodes.iter().collect();
+        let now = wait_for_agreement(&refs, 3);
+        assert_eq!(now, nodes[leader].name, "round {round}: the leader changed");
+        let status = nodes[leader].status().unwrap();
+        assert_eq!(status["term"], term, "round {round}: {status}");
+    }
 }

@@ -30,6 +30,40 @@ fn wait_status(node: &Node, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
 }
 
 #[test]
+fn a_learner_whose_node_starts_later_becomes_a_voter() {
+    let nodes = three_nodes(&[]);
+    let leader = leader_index(&nodes);
+    // The guide's step 7 before node4 runs: 504, a learner.
+    let port = free_port();
+    let (code, body) = join(
+        &nodes[(leader + 1) % 3],
+        json!({ "node_id": "node4", "addr": format!("127.0.0.1:{port}") }),
+        None,
+    );
+    assert_eq!(code, 504, "{body}");
+    // Then node4 starts, with neither --join nor --peers: it catches up
+    // and the leader makes it a voter by itself.
+    let node4 = Node::start("node4", port, &[]);
+    let status = wait_status(&nodes[leader], "node4 a voter", |s| {
+        voters_and_learners(s).0.contains(&"node4".to_string())
+    });
+    assert_eq!(status["learners"], json!([]), "{status}");
+    let all: Vec<&Node> = nodes.iter().chain([&node4]).collect();
+    wait_for_agreement(&all, 4);
+    // It takes part: a session written through it is on the leader.
+    let (code, body) = common::post_exec(
+        &node4.server.url("/api/exec"),
+        &json!({ "code": "var n = 7; n", "session": "late" }),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = common::post_exec(
+        &nodes[leader].server.url("/api/exec"),
+        &json!({ "code": "n * 6", "session": "late" }),
+    );
+    assert_eq!((code, &body["result"]), (200, &json!(42)), "{body}");
+}
+
+#[test]
 fn joins_never_add_phantom_voters_and_members_can_leave() {
     let mut nodes = three_nodes(&[]);
     let leader = leader_index(&nodes);

@@ -117,6 +117,12 @@ pub struct Args {
     #[arg(long, env = "MCP_V8_CLUSTER_SECRET_FILE")]
     pub cluster_secret_file: Option<PathBuf>,
 
+    /// Take a Raft snapshot every this many log entries, and keep this many
+    /// entries behind the snapshot when the log is purged. A member further
+    /// behind catches up from the snapshot.
+    #[arg(long, env = "MCP_V8_RAFT_SNAPSHOT_LOGS", default_value_t = crate::raft::node::SNAPSHOT_LOGS)]
+    pub raft_snapshot_logs: u64,
+
     /// Cluster address other nodes reach this one at (host:port; default:
     /// --cluster-host and --cluster-port).
     #[arg(long, env = "MCP_V8_ADVERTISE_ADDR")]
@@ -316,6 +322,7 @@ impl Args {
                 join: self.join,
                 secret_file: self.cluster_secret_file,
                 secret_env: std::env::var("MCP_V8_CLUSTER_SECRET").ok(),
+                snapshot_logs: self.raft_snapshot_logs,
             },
         )?;
         if self.http_port == Some(0) {

@@ -1,6 +1,6 @@
 //! The cluster flags (`--cluster-port`, `--cluster-host`,
-//! `--advertise-addr`, `--peers`, `--join`, `--cluster-secret-file` and
-//! `MCP_V8_CLUSTER_SECRET`), checked into a [`ClusterConfig`].
+//! `--advertise-addr`, `--peers`, `--join`, `--cluster-secret-file`,
+//! `MCP_V8_CLUSTER_SECRET` and `--raft-snapshot-logs`), checked into a [`ClusterConfig`].
 //!
 //! The secret comes from `--cluster-secret-file` if given, else from
 //! `MCP_V8_CLUSTER_SECRET`. Without one the cluster port must listen on
@@ -34,6 +34,8 @@ pub(super) struct ClusterFlags {
     pub secret_file: Option<PathBuf>,
     /// `MCP_V8_CLUSTER_SECRET`.
     pub secret_env: Option<String>,
+    /// `--raft-snapshot-logs`.
+    pub snapshot_logs: u64,
 }
 
 /// Checks the cluster flags; `None` without `--cluster-port`.
@@ -48,6 +50,10 @@ pub(super) fn cluster_config(
             ("peers", !flags.peers.is_empty()),
             ("join", flags.join.is_some()),
             ("cluster-secret-file", flags.secret_file.is_some()),
+            (
+                "raft-snapshot-logs",
+                flags.snapshot_logs != crate::raft::node::SNAPSHOT_LOGS,
+            ),
         ] {
             if given {
                 return Err(bad(flag, "needs --cluster-port (cluster mode)"));
@@ -66,6 +72,9 @@ pub(super) fn cluster_config(
             "node-id",
             "must not contain '@', ',', '/' or surrounding spaces in cluster mode",
         ));
+    }
+    if flags.snapshot_logs == 0 {
+        return Err(bad("raft-snapshot-logs", "must be at least 1"));
     }
     let secret = secret(flags.secret_file, flags.secret_env)?;
     if secret.is_none() && !flags.host.is_loopback() {
@@ -122,6 +131,8 @@ pub(super) fn cluster_config(
             join: flags.join,
             secret,
             timing: RaftTiming::default(),
+            snapshot_logs: flags.snapshot_logs,
+            snapshot_chunk_bytes: crate::raft::node::SNAPSHOT_CHUNK_BYTES,
         },
     }))
 }

@@ -128,13 +128,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // drains HTTP, closes MCP streams and stops the heap GC.
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let (_gc_task, heap_gc) = spawn_heap_gc(
-        stores.heaps.clone(),
-        stores.sessions.clone(),
-        config.heap_retention,
-        DEFAULT_GC_INTERVAL,
-        shutdown.clone(),
-    );
     let pool = WorkerPool::start(
         config.workers,
         config.max_queue,
@@ -154,6 +147,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(cluster) => Some(start_cluster(cluster, &stores, &metrics, shutdown.clone()).await?),
         None => None,
     };
+    // The GC starts after Raft (in cluster mode) has re-applied the log it
+    // holds: before that, the session trees may lack the newest runs.
+    let (_gc_task, heap_gc) = spawn_heap_gc(
+        stores.heaps.clone(),
+        stores.sessions.clone(),
+        config.heap_retention,
+        DEFAULT_GC_INTERVAL,
+        shutdown.clone(),
+    );
     let replica = match &cluster {
         Some(started) => {
             let replica = cluster::ClusterReplica::new(
@@ -163,7 +165,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 config.execution_timeout,
             )
             .context("cannot open the replicated state")?;
-            Some(Arc::new(replica) as Arc<dyn exec::Replica>)
+            let replica = Arc::new(replica);
+            replica.spawn_repair(shutdown.clone());
+            Some(replica as Arc<dyn exec::Replica>)
         }
         None => None,
     };

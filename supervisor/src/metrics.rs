@@ -62,6 +62,9 @@ pub struct Metrics {
     heap_transfers: Family<TransferLabel, Counter>,
     /// `mcp_v8_cluster_heap_transfer_bytes_total{direction,outcome}`.
     heap_transfer_bytes: Family<TransferLabel, Counter>,
+    /// `mcp_v8_cluster_under_replicated_heaps`: referenced heaps on fewer
+    /// than two voters, as of the last replication pass.
+    pub cluster_under_replicated: Gauge,
     /// `mcp_v8_cluster_*`: term, role, leader changes, replication lag.
     pub cluster: ClusterMetrics,
     /// `mcp_v8_host_calls_total{kind, result}`: fetches and module loads.
@@ -124,6 +127,12 @@ impl Metrics {
             "Bytes of heap copies pushed to or fetched from other nodes",
             heap_transfer_bytes.clone(),
         );
+        let cluster_under_replicated = Gauge::default();
+        registry.register(
+            "cluster_under_replicated_heaps",
+            "Referenced heaps recorded on fewer than two voters (last replication pass)",
+            cluster_under_replicated.clone(),
+        );
         let cluster = ClusterMetrics::register(&mut registry);
         let host_calls = Family::<HostLabel, Counter>::default();
         registry.register(
@@ -154,6 +163,7 @@ impl Metrics {
             commit,
             heap_transfers,
             heap_transfer_bytes,
+            cluster_under_replicated,
             host_calls,
             fetch_bytes,
             fetch_duration,

@@ -160,6 +160,17 @@ pub fn three_nodes(extra: &[String]) -> Vec<Node> {
     }
     let refs: Vec<&Node> = nodes.iter().collect();
     wait_for_agreement(&refs, 3);
+    // The joiners' own joins have bound their incarnations (tests that
+    // forge a member's identity need the real one recorded first).
+    let deadline = Instant::now() + SETTLE;
+    while !nodes[0].status().is_some_and(|s| {
+        s["members"]
+            .as_array()
+            .is_some_and(|m| m.iter().all(|m| m["incarnation"].is_string()))
+    }) {
+        assert!(Instant::now() < deadline, "incarnations not recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     nodes
 }
 

@@ -45,8 +45,12 @@ impl ClusterReplica {
             };
             match attempt {
                 Ok(reply) => {
+                    let elapsed = started.elapsed();
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                    self.metrics.commit(started.elapsed().as_secs_f64());
+                    self.stats
+                        .commit_micros
+                        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+                    self.metrics.commit(elapsed.as_secs_f64());
                     return Ok(reply);
                 }
                 Err(Attempt::Fail(refusal)) => {

@@ -9,6 +9,8 @@
 //! - `forward`: sending a session run or delete to the leader.
 //! - `heaps`: copying a new heap to another voter, fetching a missing one
 //!   from a holder (verified by its SHA-256).
+//! - `repair`: replication passes that count heaps on fewer than two
+//!   voters and, on the leader, copy them to another voter.
 //! - `routes`: `/cluster/exec`, `/cluster/delete/{name}`, `/cluster/write`,
 //!   `/cluster/read_index`, `GET|PUT /cluster/heaps/{hash}`.
 //!
@@ -18,6 +20,7 @@
 mod commit;
 mod forward;
 mod heaps;
+mod repair;
 mod replica;
 mod routes;
 

@@ -8,7 +8,7 @@
 //! `session_conflict`, never a fork.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -17,6 +17,7 @@ use openraft::ServerState;
 use serde::Serialize;
 
 use super::not_leader;
+use super::repair::PassReport;
 use crate::exec::{
     ClusterRefusal, Deleted, ExecJob, ExecReport, ExecServiceError, Owner, Replica, Stores,
 };
@@ -36,12 +37,15 @@ pub(super) struct Stats {
     pub(super) forwarded: AtomicU64,
     pub(super) commits: AtomicU64,
     pub(super) commit_failures: AtomicU64,
+    /// Sum of the successful commits' latencies, microseconds.
+    pub(super) commit_micros: AtomicU64,
     pub(super) heap_pushes: AtomicU64,
     pub(super) heap_push_failures: AtomicU64,
     pub(super) heap_push_bytes: AtomicU64,
     pub(super) heap_fetches: AtomicU64,
     pub(super) heap_fetch_failures: AtomicU64,
     pub(super) heap_fetch_bytes: AtomicU64,
+    pub(super) heap_repairs: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -50,6 +54,8 @@ struct StatsDoc {
     forwarded: u64,
     commits: u64,
     commit_failures: u64,
+    /// Mean latency of this node's successful commits, milliseconds.
+    commit_mean_ms: f64,
     heap_pushes: u64,
     heap_push_failures: u64,
     heap_push_bytes: u64,
@@ -57,6 +63,12 @@ struct StatsDoc {
     heap_fetch_failures: u64,
     heap_fetch_bytes: u64,
     heaps_recorded: usize,
+    /// Referenced heaps on fewer than two voters, as of the last pass.
+    under_replicated_heaps: Option<usize>,
+    /// Heaps copied to another voter by the leader's passes.
+    heap_repairs: u64,
+    /// The last replication pass (`cluster/repair.rs`).
+    last_replication_pass: Option<PassReport>,
 }
 
 /// Sessions and heaps replicated through Raft and the cluster port.
@@ -72,6 +84,10 @@ pub struct ClusterReplica {
     pub(super) run_deadline: Duration,
     /// Counters for `/api/status`.
     pub(super) stats: Stats,
+    /// This node's heap and session stores.
+    pub(super) stores: Stores,
+    /// What the last replication pass found (`None` before the first).
+    pub(super) last_pass: Mutex<Option<PassReport>>,
     /// Distinguishes this process's run ids from earlier ones of the node.
     boot: u64,
     /// Run ids of this process.
@@ -97,6 +113,8 @@ impl ClusterReplica {
             metrics,
             run_deadline: execution_timeout + Duration::from_secs(30),
             stats: Stats::default(),
+            stores,
+            last_pass: Mutex::new(None),
             boot,
             runs: AtomicU64::new(0),
         })
@@ -149,10 +167,16 @@ impl ClusterReplica {
     pub fn stats_json(&self) -> serde_json::Value {
         let s = &self.stats;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let last = self
+            .last_pass
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         serde_json::to_value(StatsDoc {
             forwarded: get(&s.forwarded),
             commits: get(&s.commits),
             commit_failures: get(&s.commit_failures),
+            commit_mean_ms: get(&s.commit_micros) as f64 / 1000.0 / get(&s.commits).max(1) as f64,
             heap_pushes: get(&s.heap_pushes),
             heap_push_failures: get(&s.heap_push_failures),
             heap_push_bytes: get(&s.heap_push_bytes),
@@ -160,6 +184,9 @@ impl ClusterReplica {
             heap_fetch_failures: get(&s.heap_fetch_failures),
             heap_fetch_bytes: get(&s.heap_fetch_bytes),
             heaps_recorded: self.state.heap_count(),
+            under_replicated_heaps: last.as_ref().map(|p| p.under_replicated),
+            heap_repairs: get(&s.heap_repairs),
+            last_replication_pass: last,
         })
         .unwrap_or_default()
     }

@@ -264,13 +264,13 @@ impl ExecService {
                         return Ok(report);
                     }
                 }
-                self.request_for(&job)?;
+                let request = self.request_for(&job)?;
                 // The run and its record go on without the caller: the
                 // session's lock is held until the outcome is recorded, and
                 // the outcome is counted even if nobody waits for it.
                 let this = self.clone();
                 let task = tokio::spawn(async move {
-                    let report = this.clone().session_run(job, started).await?;
+                    let report = this.clone().session_run(job, request, started).await?;
                     Ok::<_, ExecServiceError>(this.finished(report, started))
                 });
                 return task.await.map_err(|_| ExecServiceError::Dropped)?;

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use mcp_v8_shared::ExecRequest;
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -50,9 +51,9 @@ impl ExecService {
     pub(super) async fn session_run(
         self: Arc<Self>,
         job: ExecJob,
+        mut request: ExecRequest,
         started: Instant,
     ) -> Result<ExecReport, ExecServiceError> {
-        let mut request = self.request_for(&job)?;
         let name = job.session.as_deref().unwrap_or_default();
         let name = SessionName::parse(name).map_err(StoreError::from)?;
         let _turn = self.stores.locks.lock(name.as_str()).await;
@@ -123,7 +124,7 @@ impl ExecService {
         let hash = HeapHash::of_payload(&payload);
         let payload = Arc::new(payload);
         let (saved, holders) = tokio::join!(
-            self.stores.save(payload.as_ref().clone()),
+            self.stores.save_hashed(hash, payload.clone()),
             replica.replicate_heap(hash, payload.clone())
         );
         Ok((saved?, holders?))

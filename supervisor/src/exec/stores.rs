@@ -66,6 +66,16 @@ impl Stores {
         .await
     }
 
+    /// Stores a payload already hashed by the caller, without copying it.
+    pub async fn save_hashed(
+        &self,
+        hash: HeapHash,
+        payload: Arc<Vec<u8>>,
+    ) -> Result<HeapHash, StoreError> {
+        self.blocking(move |s| Ok(s.heaps.put_hashed(hash, payload, &s.v8_version)?))
+            .await
+    }
+
     /// Records a finished session run in one trip to the blocking pool:
     /// stores its new heap first (when it has one), then appends `entry`
     /// with that heap as its output. Returns the new heap's hash.

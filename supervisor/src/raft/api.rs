@@ -17,12 +17,15 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::membership::{Joined, Left};
 use super::node::{ClusterError, ClusterNodeHandle, JOIN_REQUEST_TIMEOUT};
+use super::prevote::PreVoteRequest;
 use super::rpc_codec::{
     self, APPEND_BODY_LIMIT, DEFAULT_BODY_LIMIT, JOIN_BODY_LIMIT, SNAPSHOT_BODY_LIMIT,
 };
@@ -46,6 +49,7 @@ pub fn router(node: Node) -> Router {
             post(post_raft_snapshot).layer(DefaultBodyLimit::max(SNAPSHOT_BODY_LIMIT)),
         )
         .route("/raft/vote", post(post_raft_vote))
+        .route("/raft/prevote", post(post_raft_prevote))
         .route("/raft/status", get(get_raft_status))
         .route(
             "/raft/join",
@@ -84,7 +88,23 @@ async fn post_raft_append(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let rpc: AppendEntriesRequest<TypeConfig> = rpc_body(body)?;
-    Ok(rpc_answer(node.raft.append_entries(rpc).await))
+    let answer = node.raft.append_entries(rpc).await;
+    if matches!(&answer, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+        node.contact.touch();
+    }
+    Ok(rpc_answer(answer))
+}
+
+/// A pre-vote (`prevote.rs`): answered from this node's view, changes
+/// nothing.
+async fn post_raft_prevote(
+    State(node): State<Node>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let rpc: PreVoteRequest = rpc_body(body)?;
+    let answer = rpc_codec::encode(&node.pre_vote(&rpc))
+        .map_err(|e| AppError::internal("encoding a pre-vote", e))?;
+    Ok(([(header::CONTENT_TYPE, rpc_codec::CONTENT_TYPE)], answer).into_response())
 }
 
 async fn post_raft_vote(
@@ -100,7 +120,11 @@ async fn post_raft_snapshot(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let rpc: InstallSnapshotRequest<TypeConfig> = rpc_body(body)?;
-    Ok(rpc_answer(node.raft.install_snapshot(rpc).await))
+    let answer = node.raft.install_snapshot(rpc).await;
+    if answer.is_ok() {
+        node.contact.touch();
+    }
+    Ok(rpc_answer(answer))
 }
 
 async fn get_raft_status(State(node): State<Node>) -> Json<StatusDoc> {

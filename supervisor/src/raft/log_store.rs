@@ -98,6 +98,12 @@ impl LogStore {
         Ok(())
     }
 
+    /// The id of the last entry (the last purged one if the log is empty).
+    pub(super) fn last_log_id(&self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        let last_purged: Option<LogId<NodeId>> = self.get_meta(LAST_PURGED)?;
+        Ok(self.last_entry()?.map(|e| e.log_id).or(last_purged))
+    }
+
     /// The entry with the highest index, if any.
     fn last_entry(&self) -> Result<Option<Entry<TypeConfig>>, StorageError<NodeId>> {
         match self.log.last().map_err(|e| read_error(&e))? {

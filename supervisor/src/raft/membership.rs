@@ -2,7 +2,9 @@
 //! a join adds the node as a learner, waits (bounded) until it has
 //! replicated the log, and only then makes it a voter, with
 //! `ChangeMembers::AddVoterIds` so that concurrent changes never drop one
-//! another's voters; a leave removes a voter or a learner.
+//! another's voters; a leave removes a voter or a learner. A learner whose
+//! join timed out (its node was not running yet) is made a voter by the
+//! leader once it has replicated the log ([`promote_learners`]).
 //!
 //! Names, Raft ids and incarnations are checked first: a name whose Raft
 //! id another member has, or that a member with another incarnation (or,
@@ -11,17 +13,22 @@
 //! member's place.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::ChangeMembers;
+use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use super::node::{ClusterError, ClusterNodeHandle};
 use super::types::{node_id_of, ClusterNode, NodeId};
 
 /// How long the leader waits for a new learner to replicate the log.
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the leader looks for learners to promote.
+const PROMOTE_EVERY: Duration = Duration::from_secs(1);
 
 /// What a successful join answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +195,48 @@ impl ClusterNodeHandle {
         })
     }
 
+    /// On the leader: makes a voter of every learner that has replicated
+    /// the whole log. Every learner is a node that asked to join (there is
+    /// no other way to add one), so one that catches up after its join
+    /// timed out is promoted as its join would have.
+    async fn promote_caught_up(&self) -> Result<(), ClusterError> {
+        let ready = |m: &openraft::RaftMetrics<NodeId, ClusterNode>| -> BTreeSet<NodeId> {
+            let (Some(replication), ServerState::Leader) = (&m.replication, m.state) else {
+                return BTreeSet::new();
+            };
+            let membership = m.membership_config.membership();
+            let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+            membership
+                .nodes()
+                .map(|(id, _)| *id)
+                .filter(|id| !voters.contains(id))
+                .filter(|id| {
+                    let matched = replication.get(id).cloned().flatten();
+                    matched.is_some() && matched.map(|l| l.index) >= m.last_log_index
+                })
+                .collect()
+        };
+        if ready(&self.raft.metrics().borrow()).is_empty() {
+            return Ok(());
+        }
+        let _serial = self.membership_lock.lock().await;
+        let learners = ready(&self.raft.metrics().borrow());
+        if learners.is_empty() {
+            return Ok(());
+        }
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(learners.clone()), false)
+            .await
+            .map_err(membership_error)?;
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        for id in learners {
+            if let Some(node) = membership.membership().get_node(&id) {
+                tracing::info!(member = %node, "learner caught up; member added as a voter");
+            }
+        }
+        Ok(())
+    }
+
     /// The names of the members (voters and learners) this node knows.
     pub fn member_names(&self) -> Vec<String> {
         let current = self.raft.metrics().borrow().membership_config.clone();
@@ -196,5 +245,18 @@ impl ClusterNodeHandle {
             .nodes()
             .map(|(_, n)| n.name.clone())
             .collect()
+    }
+}
+
+/// Promotes caught-up learners on the leader until `shutdown`.
+pub(super) async fn promote_learners(node: Arc<ClusterNodeHandle>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(PROMOTE_EVERY) => {}
+        }
+        if let Err(e) = node.promote_caught_up().await {
+            tracing::warn!(error = %e, "cannot promote a learner");
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! `types` (members, commands, node ids), `log_store` and `state_machine`
 //! (sled, checked by openraft's storage conformance suite), `network`
 //! (RPCs to peers over HTTP), `api` (the cluster port's routes), `node`
-//! (start-up, forming or joining the cluster, adding members), `snapshot`
+//! (start-up, forming or joining the cluster, adding members), `prevote`
+//! (the election timer, with a pre-vote), `snapshot`
 //! (the state machine's snapshot format). The state machine holds the
 //! cluster's sessions and heap records; heap bytes never enter the log.
 // openraft's traits fix the error type (`StorageError`, 224 bytes); the
@@ -19,6 +20,7 @@ pub mod network;
 pub mod node;
 pub mod observe;
 pub mod peer;
+pub mod prevote;
 pub mod rpc_codec;
 mod snapshot;
 pub mod state_machine;

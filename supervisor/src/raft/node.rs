@@ -16,9 +16,11 @@ use super::log_store::LogStore;
 use super::membership::Joined;
 use super::meta::{ClusterMeta, MetaError};
 use super::network::HttpNetwork;
-use super::observe::{ClusterMetrics, PeerLabel};
+use super::observe::ClusterMetrics;
 use super::peer::PeerClient;
-use super::rpc_codec::{MAX_PAYLOAD_ENTRIES, SNAPSHOT_CHUNK_BYTES};
+use super::prevote::LeaderContact;
+use super::rpc_codec::MAX_PAYLOAD_ENTRIES;
+pub use super::rpc_codec::SNAPSHOT_CHUNK_BYTES;
 use super::state_machine::StateMachine;
 use super::types::{node_id_of, ClusterNode, NodeId, TypeConfig};
 
@@ -28,16 +30,20 @@ const JOIN_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// the new member to catch up, maybe behind another member's join).
 pub const JOIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Raft timing, in milliseconds. A follower that stops hearing the leader
-/// starts an election after the leader lease (`ELECTION_MAX_MS`) plus a
-/// random timeout in `ELECTION_MIN_MS..ELECTION_MAX_MS`; it ignores
-/// candidates while it still hears a leader, so a stalled peer cannot
-/// unseat a live one. Appends must answer within one heartbeat.
+/// Raft timing, in milliseconds. A voter that stops hearing the leader
+/// asks for a pre-vote after the leader lease (`ELECTION_MAX_MS`) plus a
+/// random part of `ELECTION_MIN_MS` (`prevote.rs`), and starts an election
+/// only if a majority no longer hears a leader either, so a stalled peer
+/// cannot unseat a live one. Appends must answer within one heartbeat.
 pub const HEARTBEAT_MS: u64 = 50;
 /// Lower bound of the election timeout.
 pub const ELECTION_MIN_MS: u64 = 120;
 /// Upper bound of the election timeout, and the leader lease.
 pub const ELECTION_MAX_MS: u64 = 240;
+
+/// Default of `--raft-snapshot-logs`: a snapshot every 5,000 entries, and
+/// as many kept behind it when the log is purged.
+pub const SNAPSHOT_LOGS: u64 = 5_000;
 
 /// Raft's timers, in milliseconds (the defaults are the constants above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +80,11 @@ pub struct ClusterSettings {
     pub secret: Option<ClusterSecret>,
     /// Raft's timers.
     pub timing: RaftTiming,
+    /// Log entries between two snapshots, and kept behind one on purge.
+    pub snapshot_logs: u64,
+    /// Bytes of one snapshot chunk sent to a member (at most
+    /// `SNAPSHOT_CHUNK_BYTES`, which fits the route's body limit).
+    pub snapshot_chunk_bytes: u64,
 }
 
 /// Why the cluster could not start or a membership change was refused.
@@ -105,8 +116,8 @@ pub enum ClusterError {
     #[error("{name:?} is not a member")]
     NotMember { name: String },
     #[error(
-        "{member} did not replicate the log within 10 s; it stays a learner (is it running and \
-         reachable from the leader?); join again to promote it"
+        "{member} did not replicate the log within 10 s; it stays a learner until it does, then \
+         the leader makes it a voter (is it running and reachable from the leader?)"
     )]
     JoinTimeout { member: String },
     #[error("membership change refused: {0}")]
@@ -145,6 +156,12 @@ pub struct ClusterNodeHandle {
     pub metrics: ClusterMetrics,
     /// Serialises membership changes on this node (when it leads).
     pub(super) membership_lock: tokio::sync::Mutex<()>,
+    /// Raft's timers (the election timer is `prevote.rs`'s).
+    pub(super) timing: RaftTiming,
+    /// A read handle on this node's log (its last id, for pre-votes).
+    pub(super) log: LogStore,
+    /// When this node last heard from a leader.
+    pub contact: LeaderContact,
 }
 
 impl ClusterNodeHandle {
@@ -162,9 +179,13 @@ impl ClusterNodeHandle {
             heartbeat_interval: settings.timing.heartbeat_ms,
             election_timeout_min: settings.timing.election_min_ms,
             election_timeout_max: settings.timing.election_max_ms,
-            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            snapshot_max_chunk_size: settings.snapshot_chunk_bytes.min(SNAPSHOT_CHUNK_BYTES),
             max_payload_entries: MAX_PAYLOAD_ENTRIES,
             install_snapshot_timeout: 10_000,
+            // Elections start from `prevote.rs`, after a pre-vote.
+            enable_elect: false,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snapshot_logs),
+            max_in_snapshot_log_to_keep: settings.snapshot_logs,
             ..Default::default()
         }
         .validate()?;
@@ -174,6 +195,7 @@ impl ClusterNodeHandle {
         me.incarnation = meta.incarnation().to_string();
         let peers = PeerClient::new(settings.secret.clone(), meta.clone());
         let log = LogStore::open(db)?;
+        let log_reader = log.clone();
         let sm = StateMachine::open(db)?;
         let network = HttpNetwork::new(peers.clone());
         let raft = Raft::new(id, Arc::new(config), network, log, sm)
@@ -189,6 +211,9 @@ impl ClusterNodeHandle {
             secret: settings.secret.clone(),
             metrics,
             membership_lock: tokio::sync::Mutex::new(()),
+            timing: settings.timing,
+            log: log_reader,
+            contact: LeaderContact::default(),
         });
         if settings.join.is_none() && !settings.peers.is_empty() {
             node.form(&settings.peers).await?;
@@ -198,7 +223,15 @@ impl ClusterNodeHandle {
             let stop = shutdown.clone();
             tokio::spawn(async move { joining.keep_joining(contact, stop).await });
         }
-        tokio::spawn(watch_leadership(node.clone(), shutdown));
+        tokio::spawn(super::membership::promote_learners(
+            node.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(super::prevote::drive_elections(
+            node.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(super::observe::watch_leadership(node.clone(), shutdown));
         Ok(node)
     }
 
@@ -325,63 +358,5 @@ impl ClusterNodeHandle {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "Raft did not stop cleanly");
         }
-    }
-}
-
-/// Follows openraft's metrics: logs every change of this node's role or of
-/// the leader it knows (the operator's view of elections; openraft's own
-/// logs are kept at `warn`), updates the `mcp_v8_cluster_*` metrics, and
-/// makes the cluster id when this node is the first leader.
-async fn watch_leadership(node: Arc<ClusterNodeHandle>, shutdown: CancellationToken) {
-    let mut metrics = node.raft.metrics();
-    let mut last = None;
-    loop {
-        let m = metrics.borrow_and_update().clone();
-        let now = (m.state, m.current_leader);
-        if last != Some(now) {
-            let leader = node.leader().map(|(_, n)| n.name);
-            tracing::info!(role = ?m.state, leader = ?leader, term = m.current_term, "cluster role");
-            if last.is_some_and(|(_, was)| was != m.current_leader) && m.current_leader.is_some() {
-                node.metrics.leader_changes.inc();
-            }
-            last = Some(now);
-        }
-        node.metrics.term.set(m.current_term as i64);
-        let leading = m.state == ServerState::Leader;
-        node.metrics.is_leader.set(i64::from(leading));
-        if leading {
-            if let Err(e) = node.meta.ensure_cluster_id() {
-                tracing::error!(error = %e, "cannot record the cluster id");
-            }
-            record_lag(&node, &m);
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            changed = metrics.changed() => if changed.is_err() { return },
-        }
-    }
-}
-
-/// On the leader: how many entries each peer is behind.
-fn record_lag(node: &ClusterNodeHandle, m: &openraft::RaftMetrics<NodeId, ClusterNode>) {
-    let Some(replication) = &m.replication else {
-        return;
-    };
-    let last = m.last_log_index.unwrap_or(0);
-    let membership = m.membership_config.membership();
-    for (id, matched) in replication {
-        if *id == node.id {
-            continue;
-        }
-        let Some(peer) = membership.get_node(id) else {
-            continue;
-        };
-        let behind = last.saturating_sub(matched.as_ref().map_or(0, |l| l.index));
-        node.metrics
-            .replication_lag
-            .get_or_create(&PeerLabel {
-                peer: peer.name.clone(),
-            })
-            .set(behind as i64);
     }
 }

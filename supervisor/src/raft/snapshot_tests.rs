@@ -2,7 +2,7 @@
 //! but over real loopback HTTP (the cluster port's router and auth layer,
 //! bincode RPCs): ~5 MB of state (over the 2 MB JSON body limit of old), a forced
 //! snapshot and purge on the leader, then a node that was down and a new
-//! node both catch up from the snapshot.
+//! node both catch up from the snapshot, sent in chunks of 1 MiB.
 //!
 //! State is written as session runs (`ClusterCommand::AppendRun`, one
 //! session per record, its 4 KB value standing in the entry's code hash
@@ -25,6 +25,8 @@ use super::types::{ClusterCommand, ClusterNode};
 /// Records written, and the size of each value.
 const RECORDS: usize = 1_250;
 const VALUE_BYTES: usize = 4_096;
+/// Bytes of one snapshot chunk in this test (the nodes' default is 8 MiB).
+const CHUNK_BYTES: u64 = 1 << 20;
 
 /// A node running in this process.
 struct TestNode {
@@ -70,6 +72,9 @@ async fn start(
             election_min_ms: 1_500,
             election_max_ms: 3_000,
         },
+        snapshot_logs: super::node::SNAPSHOT_LOGS,
+        // Small chunks, so that the ~5 MB snapshot travels in several.
+        snapshot_chunk_bytes: CHUNK_BYTES,
     };
     let node = ClusterNodeHandle::start(settings, &db, ClusterMetrics::default(), stop.clone())
         .await
@@ -264,6 +269,11 @@ async fn snapshot_scenario() {
         snapshot = Some(taken);
     }
     let snapshot = snapshot.unwrap();
+    let bytes = snapshot_bytes(&n1).await;
+    assert!(
+        bytes > 4 * CHUNK_BYTES as usize,
+        "the snapshot ({bytes} bytes) must need several chunks of {CHUNK_BYTES}"
+    );
 
     phase(started, "restarting n3, starting n4");
     // n3 comes back on its database; n4 is new. Both get the snapshot.
@@ -313,6 +323,18 @@ async fn snapshot_scenario() {
     for node in [n1, n2, n3, n4] {
         node.shutdown().await;
     }
+}
+
+/// Size of the current snapshot of `node`'s state machine.
+async fn snapshot_bytes(node: &TestNode) -> usize {
+    use openraft::storage::RaftStateMachine as _;
+    let mut sm = StateMachine::open(&node.db).unwrap();
+    let snapshot = sm
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("a snapshot");
+    snapshot.snapshot.get_ref().len()
 }
 
 /// A listener on an address used before (retried while the OS frees it).

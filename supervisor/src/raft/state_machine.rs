@@ -235,9 +235,19 @@ fn apply_command(
             }
         }
         ClusterCommand::DeleteSession { session } => match SessionName::parse(session) {
-            Ok(name) => ClusterReply::Deleted {
-                existed: delete_in::<Abort>(sessions, history, &name)?,
-            },
+            Ok(name) => {
+                let outputs = delete_in::<Abort>(sessions, history, &name)?;
+                // The records of its heaps go too, so the replicated state
+                // does not keep one per run of every deleted session. (A heap
+                // another session shares loses its record; the leader's
+                // replication pass finds it and records it again.)
+                for hash in outputs.iter().flatten() {
+                    heaps.remove(hash.as_bytes())?;
+                }
+                ClusterReply::Deleted {
+                    existed: outputs.is_some(),
+                }
+            }
             Err(e) => refused(e),
         },
         ClusterCommand::RecordHeap {

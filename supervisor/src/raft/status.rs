@@ -17,6 +17,9 @@ pub struct MemberDoc {
     raft_id: String,
     addr: String,
     voter: bool,
+    /// The member's incarnation (the id of its database), once it has
+    /// joined itself; `None` for a founder named by `--peers` until then.
+    incarnation: Option<String>,
 }
 
 /// The `/raft/status` document.
@@ -43,6 +46,10 @@ pub struct StatusDoc {
     commit_index: Option<u64>,
     /// Entries in this node's log (after the last purge).
     log_length: u64,
+    /// Last log index covered by this node's latest Raft snapshot.
+    snapshot_index: Option<u64>,
+    /// Last log index removed from this node's log (covered by a snapshot).
+    purged_index: Option<u64>,
     members: Vec<MemberDoc>,
     /// Cluster addresses of the other members.
     peers: Vec<String>,
@@ -86,6 +93,7 @@ impl ClusterNodeHandle {
                 raft_id: id.to_string(),
                 addr: n.addr.clone(),
                 voter: voters.contains(id),
+                incarnation: (!n.incarnation.is_empty()).then(|| n.incarnation.clone()),
             })
             .collect();
         let leader = metrics
@@ -121,6 +129,8 @@ impl ClusterNodeHandle {
             last_applied: applied,
             commit_index,
             log_length,
+            snapshot_index: metrics.snapshot.map(|l| l.index),
+            purged_index: metrics.purged.map(|l| l.index),
             peers: members
                 .iter()
                 .filter(|m| m.node_id != self.me.name)

@@ -227,6 +227,20 @@ impl HeapStore {
         v8_version: &str,
     ) -> Result<HeapHash, HeapError> {
         let payload = payload.into();
+        let hash = HeapHash::of_payload(&payload);
+        self.put_hashed(hash, Arc::new(payload), v8_version)
+    }
+
+    /// [`HeapStore::put`] of a payload whose SHA-256 the caller computed
+    /// (`hash` must be `HeapHash::of_payload(&payload)`); the payload is
+    /// shared with the heap cache, not copied.
+    pub fn put_hashed(
+        &self,
+        hash: HeapHash,
+        payload: Arc<Vec<u8>>,
+        v8_version: &str,
+    ) -> Result<HeapHash, HeapError> {
+        debug_assert_eq!(hash, HeapHash::of_payload(&payload));
         let size = payload.len() as u64;
         if size > self.max_heap_bytes {
             return Err(HeapError::TooLarge {
@@ -234,7 +248,6 @@ impl HeapStore {
                 limit: self.max_heap_bytes,
             });
         }
-        let hash = HeapHash::of_payload(&payload);
         let path = self.path_of(&hash);
         if self.refresh_existing(&hash, &path) {
             match self.get(&hash, v8_version) {
@@ -257,8 +270,7 @@ impl HeapStore {
             return Err(e);
         }
         sync_dir(&self.dir)?;
-        self.cache
-            .insert(hash, &path, Arc::new(payload), v8_version);
+        self.cache.insert(hash, &path, payload, v8_version);
         Ok(hash)
     }
 

@@ -288,7 +288,9 @@ impl SessionStore {
         let name = SessionName::parse(name)?;
         let result = (&self.sessions, &self.history)
             .transaction(|(sessions, history)| txn::delete_in(sessions, history, &name));
-        let existed = self.finish(result, || format!("delete session {name:?}"))?;
+        let existed = self
+            .finish(result, || format!("delete session {name:?}"))?
+            .is_some();
         if existed {
             self.flush(name.as_str())?;
         }

@@ -98,16 +98,21 @@ pub fn delete_in<E: From<SessionError>>(
     sessions: &TransactionalTree,
     history: &TransactionalTree,
     name: &SessionName,
-) -> Result<bool, ConflictableTransactionError<E>> {
+) -> Result<Option<Vec<HeapHash>>, ConflictableTransactionError<E>> {
     let Some(value) = sessions.remove(name.as_str())? else {
-        return Ok(false);
+        return Ok(None);
     };
     let summary: SessionSummary = decode(&value, || format!("sessions/{name}"))
         .map_err(|e| ConflictableTransactionError::Abort(E::from(e)))?;
+    let mut outputs = Vec::new();
     for index in 0..summary.entries {
-        history.remove(history_key(name, index))?;
+        if let Some(bytes) = history.remove(history_key(name, index))? {
+            let entry: SessionEntry = decode(&bytes, || format!("history/{name}/{index}"))
+                .map_err(|e| ConflictableTransactionError::Abort(E::from(e)))?;
+            outputs.extend(entry.output_heap);
+        }
     }
-    Ok(true)
+    Ok(Some(outputs))
 }
 
 /// Key of entry `index` of session `name`: name, `0x00`, big-endian index.

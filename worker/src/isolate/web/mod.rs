@@ -24,10 +24,11 @@
 //! one), `glue` (the glue's source, compilation, code cache), `ops` (the op
 //! table), `text` (TextEncoder/TextDecoder, atob/btoa), `url_ops` (WHATWG
 //! URL via the `url` crate, form encoding), `crypto` (random values,
-//! digests, HMAC), `clone` (structuredClone with V8's ValueSerializer),
-//! `compress` (CompressionStream codecs), `misc` (clocks, console
-//! helpers), `args` (argument helpers).
+//! digests, HMAC), `aes` (AES-GCM), `clone` (structuredClone with V8's
+//! ValueSerializer), `compress` (CompressionStream codecs), `misc`
+//! (clocks, console helpers), `args` (argument helpers).
 
+mod aes;
 mod args;
 mod clone;
 mod compress;

@@ -8,7 +8,7 @@
 
 use v8::{FunctionCallback, Local, MapFnTo, PinScope};
 
-use super::{clone, compress, crypto, misc, text, url_ops};
+use super::{aes, clone, compress, crypto, misc, text, url_ops};
 
 /// `(name, callback)` of every op, in snapshot order.
 pub(crate) fn table() -> Vec<(&'static str, FunctionCallback)> {
@@ -42,6 +42,7 @@ pub(crate) fn table() -> Vec<(&'static str, FunctionCallback)> {
         ("glue", super::load_glue.map_fn_to()),
         ("fetchStart", super::super::fetch::fetch_start.map_fn_to()),
         ("fetchAbort", super::super::fetch::fetch_abort.map_fn_to()),
+        ("aesGcm", aes::aes_gcm_op.map_fn_to()),
     ]
 }
 

@@ -1,6 +1,8 @@
 // crypto: getRandomValues, randomUUID and a subset of crypto.subtle
 // (digest with SHA-1/256/384/512; HMAC generateKey, importKey, exportKey,
-// sign, verify). Other algorithms reject with NotSupportedError.
+// sign, verify; AES-GCM generateKey, importKey, exportKey, encrypt,
+// decrypt with 128/256-bit keys, 96-bit IVs, 128-bit tags). Other
+// algorithms reject with NotSupportedError.
 
 const newCryptoKey = Symbol('internal CryptoKey');
 const HASHES = new Map([['SHA-1', 64], ['SHA-256', 64], ['SHA-384', 128], ['SHA-512', 128]]);
@@ -60,6 +62,31 @@ function hmacKey(alg, bytes, extractable, usages) {
   return new CryptoKey(newCryptoKey, 'secret', !!extractable,
     { name: 'HMAC', hash: { name: hash }, length }, checkUsages(usages, ['sign', 'verify']), bytes);
 }
+function aesKey(bytes, extractable, usages) {
+  if (bytes.byteLength !== 16 && bytes.byteLength !== 32) {
+    throw new DOMException(`AES-GCM keys are 128 or 256 bits, not ${bytes.byteLength * 8}`, 'DataError');
+  }
+  return new CryptoKey(newCryptoKey, 'secret', !!extractable,
+    { name: 'AES-GCM', length: bytes.byteLength * 8 }, checkUsages(usages, ['encrypt', 'decrypt']), bytes);
+}
+function jwkBytes(jwk) {
+  if (jwk?.kty !== 'oct' || typeof jwk.k !== 'string') throw new DOMException('Invalid JWK', 'DataError');
+  const b64 = jwk.k.replace(/-/g, '+').replace(/_/g, '/');
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+// Encrypts or decrypts with AES-GCM; `data` is copied.
+function aesGcm(encrypt, algorithm, key, data) {
+  checkKey(key, 'AES-GCM', encrypt ? 'encrypt' : 'decrypt');
+  const iv = copyOf(algorithm.iv, 'iv');
+  if (iv.byteLength !== 12) throw new DOMException('AES-GCM: only 96-bit IVs are supported', 'NotSupportedError');
+  if (algorithm.tagLength !== undefined && Number(algorithm.tagLength) !== 128) {
+    throw new DOMException('AES-GCM: only 128-bit tags are supported', 'NotSupportedError');
+  }
+  const aad = algorithm.additionalData === undefined ? new Uint8Array(0) : copyOf(algorithm.additionalData, 'additionalData');
+  const out = ops.aesGcm(encrypt, keyData(key), iv, copyOf(data, 'data'), aad);
+  if (out === undefined) throw new DOMException('The operation failed for an operation-specific reason', 'OperationError');
+  return out;
+}
 function checkKey(key, name, usage) {
   if (!(key instanceof CryptoKey)) throw new TypeError("parameter 2 is not of type 'CryptoKey'");
   if (key.algorithm.name !== name) throw new DOMException('The key is not for this algorithm', 'InvalidAccessError');
@@ -83,14 +110,12 @@ class SubtleCrypto {
     return promised(() => {
       requireArgs(arguments.length, 5, "Failed to execute 'importKey' on 'SubtleCrypto'");
       const name = algorithmName(algorithm).toUpperCase();
-      if (name !== 'HMAC') throw new DOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
+      if (name !== 'HMAC' && name !== 'AES-GCM') throw new DOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
       let bytes;
       if (format === 'raw') bytes = copyOf(keyDataIn, 'keyData');
-      else if (format === 'jwk') {
-        if (keyDataIn?.kty !== 'oct' || typeof keyDataIn.k !== 'string') throw new DOMException('Invalid JWK', 'DataError');
-        const b64 = keyDataIn.k.replace(/-/g, '+').replace(/_/g, '/');
-        bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      } else throw new DOMException(`Key format ${format} is not supported for HMAC`, 'NotSupportedError');
+      else if (format === 'jwk') bytes = jwkBytes(keyDataIn);
+      else throw new DOMException(`Key format ${format} is not supported for ${name}`, 'NotSupportedError');
+      if (name === 'AES-GCM') return aesKey(bytes, extractable, usages);
       if (bytes.byteLength === 0) throw new DOMException('HMAC key data must not be empty', 'DataError');
       return hmacKey(typeof algorithm === 'object' ? algorithm : { name }, bytes, extractable, usages);
     });
@@ -103,14 +128,23 @@ class SubtleCrypto {
       if (format === 'raw') return bytes.slice().buffer;
       if (format === 'jwk') {
         const k = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-        return { kty: 'oct', k, alg: `HS${key.algorithm.hash.name.slice(4)}`, key_ops: [...key.usages], ext: true };
+        const alg = key.algorithm.name === 'AES-GCM' ? `A${key.algorithm.length}GCM` : `HS${key.algorithm.hash.name.slice(4)}`;
+        return { kty: 'oct', k, alg, key_ops: [...key.usages], ext: true };
       }
       throw new DOMException(`Key format ${format} is not supported`, 'NotSupportedError');
     });
   }
   generateKey(algorithm, extractable, usages) {
     return promised(() => {
-      if (algorithmName(algorithm).toUpperCase() !== 'HMAC') {
+      const name = algorithmName(algorithm).toUpperCase();
+      if (name === 'AES-GCM') {
+        const bits = Number(algorithm.length);
+        if (bits !== 128 && bits !== 256) throw new DOMException('AES-GCM key length must be 128 or 256 bits', 'OperationError');
+        const bytes = new Uint8Array(bits / 8);
+        ops.randomFill(bytes);
+        return aesKey(bytes, extractable, usages);
+      }
+      if (name !== 'HMAC') {
         throw new DOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
       }
       const hash = hashName(algorithm.hash);
@@ -137,7 +171,21 @@ class SubtleCrypto {
     });
   }
 }
-for (const name of ['encrypt', 'decrypt', 'deriveBits', 'deriveKey', 'wrapKey', 'unwrapKey']) {
+for (const [name, encrypt] of [['encrypt', true], ['decrypt', false]]) {
+  defineProperty(SubtleCrypto.prototype, name, {
+    value: function (algorithm, key, data) {
+      return promised(() => {
+        requireArgs(arguments.length, 3, `Failed to execute '${name}' on 'SubtleCrypto'`);
+        if (algorithmName(algorithm).toUpperCase() !== 'AES-GCM') {
+          throw new DOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
+        }
+        return aesGcm(encrypt, algorithm, key, data);
+      });
+    },
+    writable: true, configurable: true,
+  });
+}
+for (const name of ['deriveBits', 'deriveKey', 'wrapKey', 'unwrapKey']) {
   defineProperty(SubtleCrypto.prototype, name, {
     value: function () { return notSupported(`crypto.subtle.${name}`); }, writable: true, configurable: true,
   });
