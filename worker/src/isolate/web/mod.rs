@@ -1,26 +1,31 @@
 //! The web platform globals (WinterTC's Minimum Common API; `fetch` asks
-//! the supervisor, see `fetch.rs`): the worker's startup snapshot that carries them, and the
-//! native ops their JavaScript glue calls.
+//! the supervisor, see `fetch.rs`): the startup snapshot that carries
+//! them, and the native ops their JavaScript glue calls.
 //!
-//! Once per worker process, before the sandbox is sealed, [`startup_blob`]
-//! builds a V8 startup snapshot: a fresh context gets the native bindings
-//! (`bindings::install`) and then runs the JavaScript glue in `js/`, which
-//! defines `URL`, `Response`, streams, events and the rest on the global
-//! object. Every isolate the engine builds afterwards (the anchor, the
-//! pre-warmed `ready` isolate, session snapshot creators) starts from that
-//! blob, so a fresh context already has the globals and no JavaScript is
-//! evaluated per execution. Session heaps are snapshots of such contexts and
-//! carry the globals with them.
+//! [`build_blob`] makes a V8 startup snapshot: a context with the native
+//! bindings (`bindings::install`) and, for every name the glue defines on
+//! the global object or on `console`, a small accessor (`LAZY_JS`) whose
+//! first use compiles and runs the glue (`glue.rs`, from its code cache)
+//! and replaces the accessors with the real `URL`, `Response`, streams,
+//! events and the rest. The blob is made once per supervisor by a child
+//! process, or by the worker itself, before the seal (`startup.rs`).
+//! Every isolate the engine builds (the anchor, the pre-warmed `ready`
+//! isolate, session snapshot creators) starts from that blob, so a fresh
+//! context costs what it costs without the web globals, and no JavaScript
+//! is evaluated per execution that uses none. Session heaps are snapshots
+//! of such contexts and carry the globals with them.
 //!
 //! The glue is one function that receives the ops object (the native
 //! functions of [`ops`]) as an argument; the ops are reachable only through
 //! that closure, never from a global. Every op is in
-//! `bindings::external_references` (see `ops::OPS`).
+//! `bindings::external_references` (see `ops::table`).
 //!
-//! Files: `ops` (the op table), `text` (TextEncoder/TextDecoder, atob/btoa),
-//! `url_ops` (WHATWG URL via the `url` crate, form encoding), `pattern`
-//! (URLPattern via the `urlpattern` crate), `crypto`
-//! (random values, digests, HMAC), `aes` (AES-GCM), `clone` (structuredClone with V8's
+//! Files: `startup` (where the blob comes from, checks of a handed-over
+//! one), `glue` (the glue's source, compilation, code cache), `ops` (the op
+//! table), `text` (TextEncoder/TextDecoder, atob/btoa), `url_ops` (WHATWG
+//! URL via the `url` crate, form encoding), `pattern` (URLPattern via the
+//! `urlpattern` crate), `crypto` (random values, digests, HMAC), `aes`
+//! (AES-GCM), `clone` (structuredClone with V8's
 //! ValueSerializer), `compress` (CompressionStream codecs), `misc`
 //! (clocks, console helpers), `args` (argument helpers).
 

@@ -98,6 +98,9 @@ fn build_here() -> Result<&'static [u8], String> {
 /// `__web-snapshot` child; V8 must be initialised with the workers' flags).
 pub(crate) fn build() -> Result<WebSnapshot, String> {
     let blob = super::build_blob()?;
+    // The code cache must be made in an isolate from this very blob; V8
+    // wants it for as long as isolates from it live. This process exits
+    // right after, so the copy is leaked.
     let leaked: &'static [u8] = Box::leak(blob.clone().into_boxed_slice());
     let code_cache = glue::produce_code_cache(leaked)?;
     Ok(WebSnapshot { blob, code_cache })

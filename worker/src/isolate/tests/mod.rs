@@ -11,6 +11,8 @@ use mcp_v8_shared::{
 
 use super::Engine;
 
+mod web;
+
 /// Default heap of the test engine, in MiB.
 const HEAP_MB: u32 = 64;
 
@@ -186,51 +188,9 @@ fn engine() {
     limits(&mut engine);
     output_cap(&mut engine);
     snapshots(&mut engine);
-    web_glue_code_cache(&mut engine);
-    web_snapshot_checks(&mut engine);
+    web::glue_code_cache(&mut engine);
+    web::snapshot_checks(&mut engine);
     timings(&mut engine);
-}
-
-/// The glue's code cache is made before the first run and used by every
-/// context that touches a web global; caches V8 refuses (empty, garbage,
-/// truncated, another V8's header) cost a compilation from source and
-/// change nothing else.
-fn web_glue_code_cache(engine: &mut Engine) {
-    let good = super::web::code_cache().expect("the engine made a code cache of the glue");
-    assert!(good.len() > 10_000, "code cache of {} bytes", good.len());
-    let (cached, rejected, _) = super::web_glue_compilations();
-    let code = "new URL('/p?q=1', 'http://example.com').searchParams.get('q')";
-    check_case(engine, code, &Want::Json("\"1\""), &[]);
-    check_case(engine, "new Response('x').status", &Want::Json("200"), &[]);
-    let after = super::web_glue_compilations();
-    assert_eq!((after.0, after.1), (cached + 2, rejected), "{after:?}");
-
-    let href = "http://h.example/a?b=1";
-    assert_eq!(super::web::url_href_with_cache(good).as_deref(), Ok(href));
-    let mut other_version = good.to_vec();
-    other_version[4] ^= 0xff;
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
-    let bad: [&[u8]; 5] = [
-        &[],
-        &good[..16],
-        &good[..good.len() / 2],
-        &other_version,
-        &garbage,
-    ];
-    for (i, cache) in bad.iter().enumerate() {
-        let before = super::web_glue_compilations().1;
-        assert_eq!(
-            super::web::url_href_with_cache(cache).as_deref(),
-            Ok(href),
-            "bad cache {i}"
-        );
-        assert_eq!(
-            super::web_glue_compilations().1,
-            before + 1,
-            "bad cache {i} not rejected"
-        );
-    }
-    check_case(engine, code, &Want::Json("\"1\""), &[]);
 }
 
 fn errors_have_stacks(engine: &mut Engine) {
@@ -485,36 +445,6 @@ fn snapshots(engine: &mut Engine) {
     );
     assert_eq!(resp.outcome, Ok(JsValue::Json("\"function true\"".into())));
     check_case(engine, "1 + 1", &Want::Json("2"), &[]);
-}
-
-/// A startup blob handed over by the supervisor is checked before V8 sees
-/// it: this process's own passes; a flipped byte anywhere, a truncated
-/// one, garbage, and another V8 version's header are refused (the worker
-/// then builds its own, `web/startup.rs`).
-fn web_snapshot_checks(engine: &mut Engine) {
-    assert_eq!(
-        engine.web_globals_source(),
-        mcp_v8_shared::WebGlobalsSource::Worker
-    );
-    let (blob, _) = super::web::startup_blob(None);
-    let blob = blob.expect("a startup blob");
-    assert_eq!(super::web::check_blob(blob), Ok(()));
-    for at in [0, 9, 13, 20, blob.len() / 2, blob.len() - 1] {
-        let mut bad = blob.to_vec();
-        bad[at] ^= 0x20;
-        // Bytes 0..8 (context count, rehashability) are outside V8's
-        // checksum; changing the count is caught by V8's own check or not
-        // at all, so only assert on the checksummed region.
-        if at >= 8 {
-            assert!(super::web::check_blob(&bad).is_err(), "flip at {at} passed");
-        }
-    }
-    assert!(super::web::check_blob(&blob[..blob.len() - 1]).is_err());
-    assert!(super::web::check_blob(&blob[..100]).is_err());
-    assert!(super::web::check_blob(&[]).is_err());
-    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 31 % 253) as u8).collect();
-    assert!(super::web::check_blob(&garbage).is_err());
-    check_case(engine, "typeof URL", &Want::Json("\"function\""), &[]);
 }
 
 fn timings(engine: &mut Engine) {

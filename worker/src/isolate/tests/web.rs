@@ -1,0 +1,83 @@
+//! Engine tests of the web globals' start-up: the glue's code cache is
+//! used, and bad caches and bad startup blobs are refused safely. Called
+//! in order from the one `engine` test in `mod.rs`.
+
+use super::{check_case, Engine, Want};
+
+/// The glue's code cache is made before the first run and used by every
+/// context that touches a web global; caches V8 refuses (empty, garbage,
+/// truncated, another V8's header) cost a compilation from source and
+/// change nothing else.
+pub(super) fn glue_code_cache(engine: &mut Engine) {
+    let good = crate::isolate::web::code_cache().expect("the engine made a code cache of the glue");
+    assert!(good.len() > 10_000, "code cache of {} bytes", good.len());
+    let (cached, rejected, _) = crate::isolate::web_glue_compilations();
+    let code = "new URL('/p?q=1', 'http://example.com').searchParams.get('q')";
+    check_case(engine, code, &Want::Json("\"1\""), &[]);
+    check_case(engine, "new Response('x').status", &Want::Json("200"), &[]);
+    let after = crate::isolate::web_glue_compilations();
+    assert_eq!((after.0, after.1), (cached + 2, rejected), "{after:?}");
+
+    let href = "http://h.example/a?b=1";
+    assert_eq!(
+        crate::isolate::web::url_href_with_cache(good).as_deref(),
+        Ok(href)
+    );
+    let mut other_version = good.to_vec();
+    other_version[4] ^= 0xff;
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let bad: [&[u8]; 5] = [
+        &[],
+        &good[..16],
+        &good[..good.len() / 2],
+        &other_version,
+        &garbage,
+    ];
+    for (i, cache) in bad.iter().enumerate() {
+        let before = crate::isolate::web_glue_compilations().1;
+        assert_eq!(
+            crate::isolate::web::url_href_with_cache(cache).as_deref(),
+            Ok(href),
+            "bad cache {i}"
+        );
+        assert_eq!(
+            crate::isolate::web_glue_compilations().1,
+            before + 1,
+            "bad cache {i} not rejected"
+        );
+    }
+    check_case(engine, code, &Want::Json("\"1\""), &[]);
+}
+
+/// A startup blob handed over by the supervisor is checked before V8 sees
+/// it: this process's own passes; a flipped byte anywhere, a truncated
+/// one, garbage, and another V8 version's header are refused (the worker
+/// then builds its own, `web/startup.rs`).
+pub(super) fn snapshot_checks(engine: &mut Engine) {
+    assert_eq!(
+        engine.web_globals_source(),
+        mcp_v8_shared::WebGlobalsSource::Worker
+    );
+    let (blob, _) = crate::isolate::web::startup_blob(None);
+    let blob = blob.expect("a startup blob");
+    assert_eq!(crate::isolate::web::check_blob(blob), Ok(()));
+    for at in [0, 9, 13, 20, blob.len() / 2, blob.len() - 1] {
+        let mut bad = blob.to_vec();
+        bad[at] ^= 0x20;
+        // Bytes 0..8 (context count, rehashability) are outside V8's
+        // checksum; changing the count is caught by V8's own check or not
+        // at all, so only assert on the checksummed region.
+        if at >= 8 {
+            assert!(
+                crate::isolate::web::check_blob(&bad).is_err(),
+                "flip at {at} passed"
+            );
+        }
+    }
+    assert!(crate::isolate::web::check_blob(&blob[..blob.len() - 1]).is_err());
+    assert!(crate::isolate::web::check_blob(&blob[..100]).is_err());
+    assert!(crate::isolate::web::check_blob(&[]).is_err());
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 31 % 253) as u8).collect();
+    assert!(crate::isolate::web::check_blob(&garbage).is_err());
+    check_case(engine, "typeof URL", &Want::Json("\"function\""), &[]);
+}
