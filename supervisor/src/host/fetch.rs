@@ -128,10 +128,7 @@ async fn client_for(run: &RunHost, url: &Url) -> Result<reqwest::Client, HostErr
              or start the server with --allow-private-net"
         )));
     }
-    client_builder()
-        .resolve_to_addrs(&name, &allowed)
-        .build()
-        .map_err(|e| host_error(HostErrorKind::Network, format!("HTTP client: {e}")))
+    run.services.pinned.get(name, allowed)
 }
 
 /// The script's headers as a map; managed headers are dropped.

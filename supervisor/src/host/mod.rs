@@ -10,11 +10,13 @@
 //! the execution ends, which closes their connections.
 //!
 //! Files: `args` (flags), `policy` (grants and the SSRF rules), `fetch`
-//! (performing a request), `modules` (resolving and loading ES modules).
+//! (performing a request), `pinned` (clients pinned to checked addresses,
+//! reused), `modules` (resolving and loading ES modules).
 
 pub mod args;
 mod fetch;
 mod modules;
+mod pinned;
 pub mod policy;
 
 use std::collections::HashMap;
@@ -68,6 +70,9 @@ pub struct HostServices {
     policy: NetPolicy,
     /// Client for IP-literal URLs (no DNS, so nothing to pin).
     client: reqwest::Client,
+    /// Clients pinned to a host name's checked addresses, reused (with
+    /// their connection pools) while the name resolves to the same set.
+    pinned: pinned::PinnedClients,
     /// Module resolution and the source cache.
     modules: modules::ModuleLoader,
     /// Counters.
@@ -92,6 +97,7 @@ impl HostServices {
             config,
             policy,
             client,
+            pinned: pinned::PinnedClients::default(),
             modules,
             metrics,
         })
