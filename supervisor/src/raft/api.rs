@@ -181,7 +181,7 @@ async fn post_raft_join(
             .map(Json)
             .map_err(membership_error);
     }
-    let leader = leader_or_503(&node)?;
+    let leader = leader_or_503(&node).await?;
     let request = node
         .peer_request(reqwest::Method::POST, &leader, "/raft/join")
         .json(&req);
@@ -202,7 +202,7 @@ async fn delete_raft_member(
             .map(Json)
             .map_err(membership_error);
     }
-    let leader = leader_or_503(&node)?;
+    let leader = leader_or_503(&node).await?;
     let request = node.peer_request(
         reqwest::Method::DELETE,
         &leader,
@@ -211,8 +211,20 @@ async fn delete_raft_member(
     forward(request, &leader).await
 }
 
-/// The leader, or 503 `no_leader` with `Retry-After`.
-fn leader_or_503(node: &ClusterNodeHandle) -> Result<ClusterNode, AppError> {
+/// How long a membership request waits for a leader to be known (an
+/// election in progress) before it is refused.
+const LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The leader (waiting up to [`LEADER_WAIT`] while there is none), or 503
+/// `no_leader` with `Retry-After`.
+async fn leader_or_503(node: &ClusterNodeHandle) -> Result<ClusterNode, AppError> {
+    if node.leader().is_none() {
+        let _ = node
+            .raft
+            .wait(Some(LEADER_WAIT))
+            .metrics(|m| m.current_leader.is_some(), "a leader is known")
+            .await;
+    }
     match node.leader() {
         Some((_, leader)) => Ok(leader),
         None => {
