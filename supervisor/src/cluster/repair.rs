@@ -34,8 +34,10 @@ use crate::exec::ClusterRefusal;
 use crate::raft::types::{ClusterCommand, ClusterReply};
 use crate::store::{HeapError, HeapHash, StoreError};
 
-/// Time between two passes when nothing changes.
-pub const PASS_INTERVAL: Duration = Duration::from_secs(15);
+/// Time between two passes when nothing changes. A pass reads every
+/// session's history, so it is not frequent; membership and role changes,
+/// the events that make heaps under-replicated, start one at once.
+pub const PASS_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Most heaps one pass copies (the rest wait for the next pass).
 const REPAIR_BATCH: usize = 64;
