@@ -55,6 +55,11 @@ pub(crate) fn external_references() -> Cow<'static, [ExternalReference]> {
         refs.push(ExternalReference {
             function: import_fulfilled.map_fn_to(),
         });
+        // The getter of the web globals' lazy properties (`web::lazy`).
+        let lazy: v8::AccessorNameGetterCallback = super::web::lazy_getter.map_fn_to();
+        refs.push(ExternalReference {
+            pointer: lazy as *mut std::ffi::c_void,
+        });
         #[cfg(feature = "attack-hooks")]
         refs.push(ExternalReference {
             function: attack.map_fn_to(),

@@ -190,6 +190,7 @@ fn engine() {
     snapshots(&mut engine);
     web::glue_code_cache(&mut engine);
     web::snapshot_checks(&mut engine);
+    web::lazy_globals(&mut engine);
     timings(&mut engine);
 }
 

@@ -81,3 +81,36 @@ pub(super) fn snapshot_checks(engine: &mut Engine) {
     assert!(crate::isolate::web::check_blob(&garbage).is_err());
     check_case(engine, "typeof URL", &Want::Json("\"function\""), &[]);
 }
+
+/// The lazy globals (`web/lazy.rs`): a heap snapshotted before any web
+/// global was used loads them after the restore; names a script replaced,
+/// deleted or redefined before the first use keep the script's choice;
+/// descriptors look like plain data properties.
+pub(super) fn lazy_globals(engine: &mut Engine) {
+    let req = super::snapshot_request("globalThis.k = 1; 'saved'", None, true);
+    let heap = super::exec(engine, req).heap.expect("a snapshot");
+    let use_it = "[new URL('http://a/b?c').search, typeof Response, k]";
+    let resp = super::exec(engine, super::snapshot_request(use_it, Some(heap), false));
+    assert_eq!(
+        resp.outcome,
+        Ok(mcp_v8_shared::JsValue::Json(
+            r#"["?c","function",1]"#.into()
+        )),
+        "{:?}",
+        resp.output
+    );
+    let changed = "globalThis.fetch = 'mine'; delete globalThis.Blob;
+        Object.defineProperty(globalThis, 'atob', { get: () => 'got', configurable: true });
+        console.table = 'own';
+        [typeof new Headers(), fetch, typeof Blob, atob, console.table, typeof console.dir,
+         JSON.stringify(Object.getOwnPropertyDescriptor(globalThis, 'URL').writable),
+         Object.keys(globalThis).includes('URL')]";
+    let want = r#"["object","mine","undefined","got","own","function","true",false]"#;
+    check_case(engine, changed, &Want::Json(want), &[]);
+    check_case(
+        engine,
+        "typeof structuredClone",
+        &Want::Json("\"function\""),
+        &[],
+    );
+}

@@ -4,10 +4,10 @@
 //!
 //! [`build_blob`] makes a V8 startup snapshot: a context with the native
 //! bindings (`bindings::install`) and, for every name the glue defines on
-//! the global object or on `console`, a small accessor (`LAZY_JS`) whose
-//! first use compiles and runs the glue (`glue.rs`, from its code cache)
-//! and replaces the accessors with the real `URL`, `Response`, streams,
-//! events and the rest. The blob is made once per supervisor by a child
+//! the global object or on `console`, a lazy native data property
+//! (`lazy.rs`) whose first use compiles and runs the glue (`glue.rs`, from
+//! its code cache), which replaces them with the real `URL`, `Response`,
+//! streams, events and the rest. The blob is made once per supervisor by a child
 //! process, or by the worker itself, before the seal (`startup.rs`).
 //! Every isolate the engine builds (the anchor, the pre-warmed `ready`
 //! isolate, session snapshot creators) starts from that blob, so a fresh
@@ -17,11 +17,12 @@
 //!
 //! The glue is one function that receives the ops object (the native
 //! functions of [`ops`]) as an argument; the ops are reachable only through
-//! that closure, never from a global. Every op is in
+//! that closure, never from a global; the object is made when the glue
+//! loads, not kept in the blob. Every op is in
 //! `bindings::external_references` (see `ops::table`).
 //!
 //! Files: `startup` (where the blob comes from, checks of a handed-over
-//! one), `glue` (the glue's source, compilation, code cache), `ops` (the op
+//! one), `lazy` (the lazy properties and the first use), `glue` (the glue's source, compilation, code cache), `ops` (the op
 //! table), `text` (TextEncoder/TextDecoder, atob/btoa), `url_ops` (WHATWG
 //! URL via the `url` crate, form encoding), `pattern` (URLPattern via the
 //! `urlpattern` crate), `crypto` (random values, digests, HMAC), `aes`
@@ -35,6 +36,7 @@ mod clone;
 mod compress;
 mod crypto;
 mod glue;
+mod lazy;
 mod misc;
 pub(crate) mod ops;
 mod pattern;
@@ -51,13 +53,14 @@ pub(crate) use compress::Codecs;
 pub(crate) use glue::cache_stats;
 #[cfg(test)]
 pub(crate) use glue::{code_cache, url_href_with_cache};
+pub(crate) use lazy::getter as lazy_getter;
 #[cfg(test)]
 pub(crate) use startup::check as check_blob;
 pub(crate) use startup::{build as build_snapshot, startup_blob};
 
 /// Builds the startup snapshot: context, native bindings, the glue.
 pub(super) fn build_blob() -> Result<Vec<u8>, String> {
-    let names = glue::names(NAMES_JS)?;
+    let names = lazy::Names::parse(&glue::names(NAMES_JS)?)?;
     let refs = super::bindings::external_references();
     let mut isolate = v8::Isolate::snapshot_creator(Some(refs), None);
     let outcome = {
@@ -66,7 +69,7 @@ pub(super) fn build_blob() -> Result<Vec<u8>, String> {
         let outcome = {
             let scope = &mut v8::ContextScope::new(scope, context);
             super::bindings::install(scope);
-            bootstrap(scope, LAZY_JS, &names)
+            lazy::install(scope, &names)
         };
         scope.set_default_context(context);
         outcome
@@ -90,37 +93,6 @@ const NAMES_JS: &str = r#"(function (glue, ops) {
     .filter((k) => typeof k === 'string' && !before.has(k))
     .map((k) => [k, Object.getOwnPropertyDescriptor(o, k).enumerable]);
   return JSON.stringify({ global: diff(globalThis, g0), console: diff(globalThis.console, c0) });
-})"#;
-
-/// Installs the glue lazily: every name it defines becomes an accessor
-/// whose first use compiles and runs the whole glue (`ops.glue()`), which
-/// replaces the accessors by the real properties. A fresh context thus
-/// holds a few dozen small functions and not the glue (neither its
-/// objects nor its source), and creating it costs what it costs without
-/// the web globals.
-const LAZY_JS: &str = r#"(function (ops, names) {
-  const con = globalThis.console, enqueue = globalThis.queueMicrotask;
-  const { defineProperty, getOwnPropertyDescriptor } = Object;
-  let loaded = false;
-  const load = () => { if (!loaded) { loaded = true; ops.glue()(ops, con, enqueue); } };
-  const lazy = (holder, name, enumerable) => {
-    const desc = {
-      configurable: true, enumerable,
-      get() {
-        load();
-        const now = getOwnPropertyDescriptor(holder, name);
-        return now === undefined || now.get === desc.get ? undefined : holder[name];
-      },
-      set(value) {
-        load();
-        defineProperty(holder, name, { value, writable: true, configurable: true, enumerable });
-      },
-    };
-    defineProperty(holder, name, desc);
-  };
-  const list = JSON.parse(names);
-  for (const [name, enumerable] of list.global) lazy(globalThis, name, enumerable);
-  for (const [name, enumerable] of list.console) lazy(con, name, enumerable);
 })"#;
 
 /// Compiles and runs `source` (the text of a function) in the current
@@ -154,23 +126,10 @@ fn failed(tc: &mut Tc) -> String {
     format!("web glue failed at line {line}: {message}")
 }
 
-/// Calls `installer(ops, names)` (which installs the names lazily) in
-/// the current context of `scope`.
-fn bootstrap(scope: &mut PinScope, installer: &str, names: &str) -> Result<(), String> {
-    v8::tc_scope!(let tc, scope);
-    let installer = compile_fn(tc, installer, "web-install.js")?;
-    let ops = ops::object(tc);
-    let names = v8::String::new(tc, names).ok_or("names")?;
-    let undefined = v8::undefined(tc).into();
-    match installer.call(tc, undefined, &[ops.into(), names.into()]) {
-        Some(_) => Ok(()),
-        None => Err(failed(tc)),
-    }
-}
-
 /// The op `glue()`: compiles the glue in the current context (from this
-/// process's code cache when there is one) and returns its function
-/// (called once per context, on first use of a web global).
+/// process's code cache when there is one) and returns its function.
+/// Kept for session heaps stored before the lazy globals were native
+/// (`lazy.rs`): their JavaScript accessors call it on first use.
 pub(super) fn load_glue(
     scope: &mut PinScope,
     _args: v8::FunctionCallbackArguments,
