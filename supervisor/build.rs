@@ -30,7 +30,10 @@ fn main() {
 /// This machine's glibc version, from `getconf GNU_LIBC_VERSION`
 /// ("glibc 2.36").
 fn glibc_version() -> Option<(u32, u32)> {
-    let out = Command::new("getconf").arg("GNU_LIBC_VERSION").output().ok()?;
+    let out = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     let version = text.split_whitespace().nth(1)?;
     let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());

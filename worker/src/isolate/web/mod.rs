@@ -7,12 +7,13 @@
 //! the global object or on `console`, a lazy native data property
 //! (`lazy.rs`) whose first use compiles and runs the glue (`glue.rs`, from
 //! its code cache), which replaces them with the real `URL`, `Response`,
-//! streams, events and the rest. The blob is made once per supervisor by a child
-//! process, or by the worker itself, before the seal (`startup.rs`).
+//! streams, events and the rest. The blob is made once per supervisor by a
+//! child process, or by the worker itself, before the seal (`startup.rs`).
 //! Every isolate the engine builds (the anchor, the pre-warmed `ready`
 //! isolate, session snapshot creators) starts from that blob, so a fresh
-//! context costs what it costs without the web globals, and no JavaScript
-//! is evaluated per execution that uses none. Session heaps are snapshots
+//! context costs about what it costs without the web globals (1.1% more
+//! instructions, docs/performance.md), and no JavaScript is evaluated per
+//! execution that uses none. Session heaps are snapshots
 //! of such contexts and carry the globals with them.
 //!
 //! The glue is one function that receives the ops object (the native
@@ -22,12 +23,13 @@
 //! `bindings::external_references` (see `ops::table`).
 //!
 //! Files: `startup` (where the blob comes from, checks of a handed-over
-//! one), `lazy` (the lazy properties and the first use), `glue` (the glue's source, compilation, code cache), `ops` (the op
-//! table), `text` (TextEncoder/TextDecoder, atob/btoa), `url_ops` (WHATWG
-//! URL via the `url` crate, form encoding), `pattern` (URLPattern via the
-//! `urlpattern` crate), `crypto` (random values, digests, HMAC), `aes`
-//! (AES-GCM), `clone` (structuredClone with V8's
-//! ValueSerializer), `compress` (CompressionStream codecs), `misc`
+//! one), `lazy` (the lazy properties and the first use), `glue` (the
+//! glue's source, compilation, code cache), `ops` (the op table), `text`
+//! (TextEncoder/TextDecoder, atob/btoa), `url_ops` (WHATWG URL via the
+//! `url` crate, form encoding), `pattern` (URLPattern via the `urlpattern`
+//! crate), `crypto` (random values, digests, HMAC), `aes` (AES-GCM),
+//! `clone` (structuredClone with V8's ValueSerializer), `compress`
+//! (CompressionStream codecs), `misc`
 //! (clocks, console helpers), `args` (argument helpers).
 
 mod aes;
