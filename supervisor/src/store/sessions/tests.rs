@@ -236,7 +236,17 @@ fn reopening_keeps_everything() {
         store.delete("gone").unwrap();
         latest
     };
-    let store = SessionStore::open(&path).unwrap();
+    // sled releases its file lock asynchronously after the last handle
+    // drops: a reopen in the same process retries for up to 5 s.
+    let mut store = SessionStore::open(&path);
+    for _ in 0..100 {
+        if store.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        store = SessionStore::open(&path);
+    }
+    let store = store.unwrap();
     assert_eq!(store.latest("kept").unwrap(), Some(latest));
     assert_eq!(store.history("kept", None, 100).unwrap().items.len(), 5);
     assert!(store.summary("gone").unwrap().is_none());
