@@ -103,9 +103,7 @@ pub async fn spawn_worker(
     // async-signal-safe calls (prctl, dup2, fcntl) on fds it owns.
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            die_with_parent()?;
             if theirs_raw == WORKER_IPC_FD {
                 // dup2 onto itself keeps CLOEXEC; clear it instead.
                 if libc::fcntl(theirs_raw, libc::F_SETFD, 0) != 0 {
@@ -189,6 +187,18 @@ pub async fn spawn_worker(
             }
         }
     }
+}
+
+/// In a forked child before exec: asks the kernel to SIGKILL this process
+/// when its parent (the supervisor) dies. Only calls prctl, which is
+/// async-signal-safe.
+pub(super) fn die_with_parent() -> std::io::Result<()> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes an integer argument and
+    // touches no memory of ours.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Sends one request frame.

@@ -47,12 +47,7 @@ pub async fn build(config: &WorkerConfig) -> Result<WebSnapshot, WebSnapshotErro
     // SAFETY: the closure runs in the forked child before exec and only
     // calls prctl, which is async-signal-safe.
     unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        command.pre_exec(super::spawn::die_with_parent);
     }
     let child = command.spawn()?;
     let output = tokio::time::timeout(BUILD_TIMEOUT, child.wait_with_output())

@@ -138,7 +138,7 @@ mod tests {
             ));
             meta.incarnation().to_string()
         };
-        let db = super::super::tests::reopen(&path);
+        let db = crate::store::open_retrying(|| sled::open(&path));
         let meta = ClusterMeta::open(&db).unwrap();
         assert_eq!(meta.incarnation(), first);
         assert_eq!(meta.cluster_id().as_deref(), Some("abc"));

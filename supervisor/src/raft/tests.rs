@@ -8,21 +8,6 @@ use super::log_store::LogStore;
 use super::state_machine::StateMachine;
 use super::types::{NodeId, TypeConfig};
 
-/// Opens the sled database at `path` again. sled releases its file lock
-/// asynchronously after the last handle drops, so a reopen in the same
-/// process retries for up to 5 s.
-pub(super) fn reopen(path: &std::path::Path) -> sled::Db {
-    let mut db = sled::open(path);
-    for _ in 0..100 {
-        if db.is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        db = sled::open(path);
-    }
-    db.expect("sled opens again")
-}
-
 /// Builds both stores over one fresh sled database.
 struct SledStores;
 
@@ -108,7 +93,7 @@ fn log_vote_and_state_survive_reopening_the_database() {
         );
     });
     runtime.block_on(async {
-        let db = reopen(&path);
+        let db = crate::store::open_retrying(|| sled::open(&path));
         let mut log = LogStore::open(&db).unwrap();
         let mut sm = StateMachine::open(&db).unwrap();
         assert_eq!(

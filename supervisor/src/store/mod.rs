@@ -24,6 +24,22 @@ pub mod heaps;
 pub mod session_locks;
 pub mod sessions;
 
+/// Test helper: calls `open` until it succeeds, for up to 5 s. sled
+/// releases its file lock asynchronously after the last handle drops, so
+/// reopening a database in the same process may fail for a moment.
+#[cfg(test)]
+pub(crate) fn open_retrying<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let mut opened = open();
+    for _ in 0..100 {
+        if opened.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        opened = open();
+    }
+    opened.expect("the database opens again")
+}
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;

@@ -236,17 +236,7 @@ fn reopening_keeps_everything() {
         store.delete("gone").unwrap();
         latest
     };
-    // sled releases its file lock asynchronously after the last handle
-    // drops: a reopen in the same process retries for up to 5 s.
-    let mut store = SessionStore::open(&path);
-    for _ in 0..100 {
-        if store.is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        store = SessionStore::open(&path);
-    }
-    let store = store.unwrap();
+    let store = crate::store::open_retrying(|| SessionStore::open(&path));
     assert_eq!(store.latest("kept").unwrap(), Some(latest));
     assert_eq!(store.history("kept", None, 100).unwrap().items.len(), 5);
     assert!(store.summary("gone").unwrap().is_none());

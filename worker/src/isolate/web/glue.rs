@@ -234,11 +234,22 @@ pub(super) fn names(names_js: &str) -> Result<String, String> {
     super::super::bindings::install(scope);
     v8::tc_scope!(let tc, scope);
     let glue = compile(tc, None)?;
-    let installer = super::compile_fn(tc, names_js, "web-names.js")?;
+    call_with_glue(tc, glue, names_js, "web-names.js")
+}
+
+/// Compiles `source` (a function) and returns what `source(glue, ops)`
+/// returns, as a string.
+fn call_with_glue(
+    tc: &mut Tc,
+    glue: Local<v8::Function>,
+    source: &str,
+    name: &str,
+) -> Result<String, String> {
+    let helper = super::compile_fn(tc, source, name)?;
     let ops = super::ops::object(tc);
     let undefined = v8::undefined(tc).into();
-    match installer.call(tc, undefined, &[glue.into(), ops.into()]) {
-        Some(names) => Ok(names.to_rust_string_lossy(tc)),
+    match helper.call(tc, undefined, &[glue.into(), ops.into()]) {
+        Some(value) => Ok(value.to_rust_string_lossy(tc)),
         None => Err(super::failed(tc)),
     }
 }
@@ -300,11 +311,5 @@ pub(crate) fn url_href_with_cache(cache: &[u8]) -> Result<String, String> {
     let scope = &mut v8::ContextScope::new(scope, context);
     v8::tc_scope!(let tc, scope);
     let glue = compile(tc, Some(cache))?;
-    let runner = super::compile_fn(tc, USE_GLUE, "use-glue.js")?;
-    let ops = super::ops::object(tc);
-    let undefined = v8::undefined(tc).into();
-    match runner.call(tc, undefined, &[glue.into(), ops.into()]) {
-        Some(href) => Ok(href.to_rust_string_lossy(tc)),
-        None => Err(super::failed(tc)),
-    }
+    call_with_glue(tc, glue, USE_GLUE, "use-glue.js")
 }
