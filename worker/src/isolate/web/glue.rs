@@ -27,8 +27,9 @@ use super::super::origin::{script_origin, SourceKind};
 use super::super::run::Tc;
 
 /// The glue, in evaluation order. Each file is a fragment of the body of
-/// one function `(ops, con, enqueueMicrotask) => { ... }`, so they share
-/// its scope.
+/// one function `(ops, con, enqueueMicrotask, lazyNames, lazyMark) => {
+/// ... }` (the last two: see `lazy::PROLOGUE_JS`), so they share its
+/// scope.
 const GLUE: [(&str, &str); 16] = [
     ("util.js", include_str!("js/util.js")),
     ("events.js", include_str!("js/events.js")),
@@ -99,7 +100,8 @@ const EXERCISE_JS: &str = r#"(function () {
   structuredClone({ a: [1, new Map([[1, 2]])] });
 })"#;
 
-/// The glue as one function `(ops, con, enqueueMicrotask) => { ... }`,
+/// The glue as one function `(ops, con, enqueueMicrotask, lazyNames,
+/// lazyMark) => { ... }`,
 /// assembled once per process (ASCII: it becomes an external one-byte
 /// string).
 pub(super) fn source() -> &'static str {
@@ -109,7 +111,10 @@ pub(super) fn source() -> &'static str {
 
 /// Concatenates the glue files.
 fn assemble() -> String {
-    let mut source = String::from("(function (ops, con, enqueueMicrotask) {\n'use strict';\n");
+    let mut source = String::from(
+        "(function (ops, con, enqueueMicrotask, lazyNames, lazyMark) {\n'use strict';\n",
+    );
+    source.push_str(super::lazy::PROLOGUE_JS);
     source.push_str(&format!(
         "const USER_AGENT = 'mcp-v8/{} V8/{}';\n",
         env!("CARGO_PKG_VERSION"),
@@ -120,6 +125,7 @@ fn assemble() -> String {
         source.push_str(text);
         source.push('\n');
     }
+    source.push_str(super::lazy::EPILOGUE_JS);
     source.push_str("})");
     source
 }

@@ -13,9 +13,10 @@
 //!
 //! The first read of any of them in a context calls [`load`]: it makes the
 //! ops object, compiles the glue (from its code cache, `glue.rs`) and runs
-//! `LOADER_JS`, which notes the names a script has already replaced,
-//! deleted or redefined, runs the glue (which defines the real
-//! properties), and puts the script's choices back. While it runs, the
+//! it; the glue's first lines (`PROLOGUE_JS`) note the names a script has
+//! already replaced, deleted or redefined, its files define the real
+//! properties, and its last lines (`EPILOGUE_JS`) put the script's choices
+//! back. While it runs, the
 //! getter answers a private mark, which is how the loader tells a lazy
 //! name from one the script changed. Reading a property descriptor sees
 //! a plain data property, as in a browser.
@@ -43,27 +44,31 @@ impl Names {
     }
 }
 
-/// Runs the glue on first use: notes what the script changed, runs the
-/// glue, restores the script's changes.
-const LOADER_JS: &str = r#"(function (glue, ops, table, mark) {
-  'use strict';
-  const [con, enqueue, globalNames, consoleNames] = table;
-  const { getOwnPropertyDescriptor, defineProperty } = Object;
-  const changed = [];
-  const note = (holder, names) => {
+/// The start of the glue's function body (`glue.rs` puts it before the
+/// files): when the glue is called by [`load`] with `lazyNames` (the
+/// table's two name lists) and `lazyMark`, notes the names a script has
+/// already assigned, deleted or redefined. Part of the glue's script, so
+/// it comes from the same code cache rather than being compiled in every
+/// context.
+pub(super) const PROLOGUE_JS: &str = r#"const lazyChanged = [];
+if (lazyNames !== undefined) {
+  const { getOwnPropertyDescriptor } = Object;
+  for (const [holder, names] of [[globalThis, lazyNames[0]], [con, lazyNames[1]]]) {
     for (const name of names) {
       const d = getOwnPropertyDescriptor(holder, name);
-      if (d === undefined || d.value !== mark) changed.push([holder, name, d]);
+      if (d === undefined || d.value !== lazyMark) lazyChanged.push([holder, name, d]);
     }
-  };
-  note(globalThis, globalNames);
-  note(con, consoleNames);
-  glue(ops, con, enqueue);
-  for (const [holder, name, d] of changed) {
-    if (d === undefined) delete holder[name];
-    else defineProperty(holder, name, d);
   }
-})"#;
+}
+"#;
+
+/// The end of the glue's function body: puts the script's choices back
+/// over what the glue defined.
+pub(super) const EPILOGUE_JS: &str = r#"for (const [holder, name, d] of lazyChanged) {
+  if (d === undefined) delete holder[name];
+  else Object.defineProperty(holder, name, d);
+}
+"#;
 
 /// Installs the lazy properties in the current context of `scope`, whose
 /// native bindings (`console`, `queueMicrotask`) are installed already.
@@ -178,26 +183,26 @@ pub(crate) fn getter<'s>(
     }
 }
 
-/// Compiles and runs the glue through `LOADER_JS`; false with the
-/// exception in `tc` if that failed.
+/// Compiles the glue and runs it with the table's console, enqueue
+/// function and name lists (`PROLOGUE_JS`); false with the exception in
+/// `tc` if that failed.
 fn load(tc: &mut super::Tc, table: Local<v8::Array>) -> bool {
     let Ok(glue) = super::glue::compile(tc, super::glue::code_cache()) else {
         return false;
     };
-    let Ok(loader) = super::compile_fn(tc, LOADER_JS, "web-load.js") else {
+    let [Some(con), Some(enqueue), Some(global_names), Some(console_names)] =
+        [0, 1, 2, 3].map(|i| table.get_index(tc, i))
+    else {
         return false;
     };
+    let names = v8::Array::new_with_elements(tc, &[global_names, console_names]);
     let ops = ops::object(tc);
     let mark: Local<v8::Value> = v8::Symbol::new(tc, None).into();
     let global_mark = v8::Global::new(tc, mark);
     tc.set_slot(Loading(global_mark));
     let undefined = v8::undefined(tc).into();
-    let done = loader
-        .call(
-            tc,
-            undefined,
-            &[glue.into(), ops.into(), table.into(), mark],
-        )
+    let done = glue
+        .call(tc, undefined, &[ops.into(), con, enqueue, names.into(), mark])
         .is_some();
     tc.remove_slot::<Loading>();
     if done {
