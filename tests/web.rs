@@ -168,6 +168,7 @@ fn structured_clone_crypto_and_the_rest() {
             ("[navigator.hardwareConcurrency, navigator.userAgent.startsWith('mcp-v8/'), self === globalThis, globalThis.globalThis === globalThis]", json!([1, true, true, true])),
             ("[typeof fetch, typeof ops, typeof __ops, Object.getOwnPropertyNames(globalThis).filter((n) => /ops|glue/i.test(n))]", json!(["function", "undefined", "undefined", []])),
             ("(() => { const e = new DOMException('m', 'AbortError'); return [e.name, e.message, e.code, e instanceof Error, DOMException.ABORT_ERR, String(e)] })()", json!(["AbortError", "m", 20, true, 20, "AbortError: m"])),
+            ("[DOMException.INUSE_ATTRIBUTE_ERR, DOMException.VALIDATION_ERR, new DOMException('x', 'DataCloneError').DATA_CLONE_ERR, Object.getOwnPropertyDescriptor(DOMException, 'ABORT_ERR').writable, Object.keys(DOMException).length]", json!([10, 16, 25, false, 25])),
             ("(() => { const t = new EventTarget(); const seen = []; t.addEventListener('x', (e) => seen.push(e.type, e.target === t), { once: true }); t.dispatchEvent(new Event('x')); t.dispatchEvent(new Event('x')); return seen })()", json!(["x", true])),
             ("(() => { const t = new EventTarget(); const e = new Event('x', { cancelable: true }); t.addEventListener('x', (ev) => ev.preventDefault()); return [t.dispatchEvent(e), e.defaultPrevented] })()", json!([false, true])),
             ("new CustomEvent('c', { detail: { n: 1 } }).detail.n", json!(1)),

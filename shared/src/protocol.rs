@@ -50,10 +50,10 @@ pub struct WebSnapshot {
     /// The startup blob (`v8::SnapshotCreator::create_blob`).
     #[serde(with = "serde_bytes")]
     pub blob: Vec<u8>,
-    /// The glue's code cache, made in an isolate from `blob` (V8 takes a
-    /// code cache only where the read-only heap matches).
-    #[serde(with = "serde_bytes")]
-    pub code_cache: Vec<u8>,
+    /// The code caches of the glue's chunks, in chunk order, made in an
+    /// isolate from `blob` (V8 takes a code cache only where the read-only
+    /// heap matches); an empty one for a chunk without.
+    pub code_caches: Vec<serde_bytes::ByteBuf>,
 }
 
 /// Where a worker's web globals came from (reported in `Ready`).

@@ -114,7 +114,8 @@ impl PoolShared {
                 Ok(snapshot) => {
                     tracing::info!(
                         blob_bytes = snapshot.blob.len(),
-                        code_cache_bytes = snapshot.code_cache.len(),
+                        code_cache_bytes =
+                            snapshot.code_caches.iter().map(|c| c.len()).sum::<usize>(),
                         ms = started.elapsed().as_millis() as u64,
                         "built the web globals snapshot for the workers"
                     );

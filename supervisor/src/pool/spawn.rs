@@ -142,7 +142,8 @@ pub async fn spawn_worker(
             });
         }
         if let Some(web) = web {
-            let bytes = (web.blob.len() + web.code_cache.len()) as u64;
+            let bytes =
+                (web.blob.len() + web.code_caches.iter().map(|c| c.len()).sum::<usize>()) as u64;
             // Frames are bounded on both sides; a worker builds its own
             // snapshot when it gets none.
             if bytes + 1024

@@ -68,7 +68,7 @@ pub async fn build(config: &WorkerConfig) -> Result<WebSnapshot, WebSnapshotErro
 
 /// Test-only (feature `attack-hooks`): spoils the snapshot as
 /// `MCP_V8_TEST_TAMPER_WEB_SNAPSHOT` says (`corrupt`: one byte of the
-/// blob flipped; `short`: a truncated blob; `cache`: a code cache of
+/// blob flipped; `short`: a truncated blob; `cache`: code caches of
 /// another V8), so tests can show that workers fall back safely.
 #[cfg(feature = "attack-hooks")]
 fn tamper(snapshot: &mut WebSnapshot) {
@@ -81,9 +81,11 @@ fn tamper(snapshot: &mut WebSnapshot) {
         }
         Ok("short") => snapshot.blob.truncate(100),
         Ok("cache") => {
-            // The code cache's second word is V8's version hash.
-            if let Some(b) = snapshot.code_cache.get_mut(4) {
-                *b ^= 0xff;
+            // A code cache's second word is V8's version hash.
+            for cache in &mut snapshot.code_caches {
+                if let Some(b) = cache.get_mut(4) {
+                    *b ^= 0xff;
+                }
             }
         }
         _ => {}
@@ -118,7 +120,7 @@ mod tests {
     fn parse_checks_the_frame() {
         let snapshot = WebSnapshot {
             blob: vec![1, 2, 3],
-            code_cache: vec![4],
+            code_caches: vec![serde_bytes::ByteBuf::from(vec![4])],
         };
         let payload = mcp_v8_shared::encode(&snapshot).unwrap();
         let mut framed = (payload.len() as u32).to_be_bytes().to_vec();
@@ -128,7 +130,7 @@ mod tests {
         assert!(parse(&[0, 0]).is_err());
         let empty = WebSnapshot {
             blob: vec![],
-            code_cache: vec![],
+            code_caches: vec![],
         };
         let payload = mcp_v8_shared::encode(&empty).unwrap();
         let mut framed = (payload.len() as u32).to_be_bytes().to_vec();

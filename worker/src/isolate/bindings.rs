@@ -60,6 +60,10 @@ pub(crate) fn external_references() -> Cow<'static, [ExternalReference]> {
         refs.push(ExternalReference {
             pointer: lazy as *mut std::ffi::c_void,
         });
+        // Ops added since (`web::ops::later`).
+        for (_, function) in super::web::ops::later() {
+            refs.push(ExternalReference { function });
+        }
         #[cfg(feature = "attack-hooks")]
         refs.push(ExternalReference {
             function: attack.map_fn_to(),

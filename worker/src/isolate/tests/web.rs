@@ -4,19 +4,44 @@
 
 use super::{check_case, Engine, Want};
 
-/// The glue's code cache is made before the first run and used by every
-/// context that touches a web global; caches V8 refuses (empty, garbage,
+/// The glue's code caches are made before the first run and used by
+/// every context that loads a chunk; a script loads only the chunks it
+/// uses (and their dependencies); caches V8 refuses (empty, garbage,
 /// truncated, another V8's header) cost a compilation from source and
 /// change nothing else.
 pub(super) fn glue_code_cache(engine: &mut Engine) {
-    let good = crate::isolate::web::code_cache().expect("the engine made a code cache of the glue");
-    assert!(good.len() > 10_000, "code cache of {} bytes", good.len());
-    let (cached, rejected, _) = crate::isolate::web_glue_compilations();
+    let url_chunk = crate::isolate::web::chunk_index("url").expect("a url chunk");
+    let good = crate::isolate::web::code_cache(url_chunk)
+        .expect("the engine made a code cache of the url chunk");
+    assert!(good.len() > 1_000, "code cache of {} bytes", good.len());
+    let (cached, rejected, uncached) = crate::isolate::web_glue_compilations();
     let code = "new URL('/p?q=1', 'http://example.com').searchParams.get('q')";
     check_case(engine, code, &Want::Json("\"1\""), &[]);
+    let after = crate::isolate::web_glue_compilations();
+    assert_eq!(
+        after,
+        (cached + 2, rejected, uncached),
+        "URL loads core and url"
+    );
     check_case(engine, "new Response('x').status", &Want::Json("200"), &[]);
     let after = crate::isolate::web_glue_compilations();
-    assert_eq!((after.0, after.1), (cached + 2, rejected), "{after:?}");
+    assert_eq!(
+        after,
+        (cached + 7, rejected, uncached),
+        "Response loads core, events, encoding, url and fetch, not streams"
+    );
+    check_case(
+        engine,
+        "new Response('x').body.locked",
+        &Want::Json("false"),
+        &[],
+    );
+    let after = crate::isolate::web_glue_compilations();
+    assert_eq!(
+        after.0,
+        cached + 13,
+        "a body stream loads streams on demand"
+    );
 
     let href = "http://h.example/a?b=1";
     assert_eq!(
@@ -83,9 +108,10 @@ pub(super) fn snapshot_checks(engine: &mut Engine) {
 }
 
 /// The lazy globals (`web/lazy.rs`): a heap snapshotted before any web
-/// global was used loads them after the restore; names a script replaced,
-/// deleted or redefined before the first use keep the script's choice;
-/// descriptors look like plain data properties.
+/// global was used loads them after the restore, and one snapshotted with
+/// some chunks loaded loads the others; names a script replaced, deleted
+/// or redefined before the first use keep the script's choice; descriptors
+/// look like plain data properties.
 pub(super) fn lazy_globals(engine: &mut Engine) {
     let req = super::snapshot_request("globalThis.k = 1; 'saved'", None, true);
     let heap = super::exec(engine, req).heap.expect("a snapshot");
@@ -112,5 +138,22 @@ pub(super) fn lazy_globals(engine: &mut Engine) {
         "typeof structuredClone",
         &Want::Json("\"function\""),
         &[],
+    );
+    // A heap stored with some chunks loaded (core, url) and a name of an
+    // unloaded one changed loads the rest after the restore, keeping the
+    // change.
+    let half = "new URL('http://a/').href; globalThis.fetch = 'mine'; 'saved'";
+    let req = super::snapshot_request(half, None, true);
+    let heap = super::exec(engine, req).heap.expect("a snapshot");
+    let rest = "[typeof Response, fetch, typeof new ReadableStream().getReader, new URL('http://a/b').pathname,
+        typeof crypto.randomUUID()]";
+    let resp = super::exec(engine, super::snapshot_request(rest, Some(heap), false));
+    assert_eq!(
+        resp.outcome,
+        Ok(mcp_v8_shared::JsValue::Json(
+            r#"["function","mine","function","/b","string"]"#.into()
+        )),
+        "{:?}",
+        resp.output
     );
 }

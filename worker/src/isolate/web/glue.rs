@@ -1,20 +1,21 @@
-//! The JavaScript glue of the web globals (`js/*.js`, assembled into one
-//! function) and its V8 code cache.
+//! Compiling the glue's chunks (`chunks.rs`) and their V8 code caches.
 //!
-//! The glue is compiled and run once per context, on first use of a web
-//! global (see `LAZY_JS` in `mod.rs`). Compiling its 109 KB in every fresh
-//! isolate was most of the cost of that first use (docs/performance.md), so
-//! once per worker process, before the seal and after the startup blob
-//! exists, [`produce_code_cache`] loads the glue in a throw-away isolate
-//! made from that blob, exercises the classes scripts use most (`EXERCISE_JS`: URL, Headers, Request, Response, bodies,
-//! encodings, fetch up to the host call) so that their lazily compiled
-//! functions have bytecode too, and serialises all of it as a V8 code
-//! cache. [`compile`] consumes that cache in each context. V8 checks it
-//! (its version and flags, the source's length, a sane header) and, when
-//! it does not fit, compiles from source as if there were none; either way
-//! is counted ([`cache_stats`]), so a test can tell the cache is used.
+//! A chunk is compiled and run once per context, on first use of one of
+//! its globals (`lazy.rs`). Compiling its source in every fresh isolate
+//! was most of the cost of that first use (docs/performance.md), so once
+//! per worker process, before the seal and after the startup blob exists,
+//! [`produce_code_caches`] loads the glue in a throw-away isolate made
+//! from that blob, exercises the classes scripts use most (`EXERCISE_JS`:
+//! URL, Headers, Request, Response, bodies, encodings, fetch up to the
+//! host call, and something of every chunk) so that their lazily compiled
+//! functions have bytecode too, and serialises each chunk's script as a V8
+//! code cache. [`compile`] consumes the chunk's cache in each context. V8
+//! checks it (its version and flags, the source's length, a sane header)
+//! and, when it does not fit, compiles from source as if there were none;
+//! either way is counted ([`cache_stats`]), so a test can tell the caches
+//! are used.
 //!
-//! The source is an external string over the static text, so it is not
+//! The sources are external strings over static text, so they are not
 //! copied into every isolate's heap.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,46 +26,15 @@ use v8::Local;
 
 use super::super::origin::{script_origin, SourceKind};
 use super::super::run::Tc;
-
-/// The glue, in evaluation order. Each file is a fragment of the body of
-/// one function `(ops, con, enqueueMicrotask, lazyNames, lazyMark) => {
-/// ... }` (the last two: see `lazy::PROLOGUE_JS`), so they share its
-/// scope.
-const GLUE: [(&str, &str); 16] = [
-    ("util.js", include_str!("js/util.js")),
-    ("events.js", include_str!("js/events.js")),
-    ("abort.js", include_str!("js/abort.js")),
-    (
-        "streams_readable.js",
-        include_str!("js/streams_readable.js"),
-    ),
-    (
-        "streams_writable.js",
-        include_str!("js/streams_writable.js"),
-    ),
-    (
-        "streams_transform.js",
-        include_str!("js/streams_transform.js"),
-    ),
-    ("encoding.js", include_str!("js/encoding.js")),
-    ("url.js", include_str!("js/url.js")),
-    ("urlpattern.js", include_str!("js/urlpattern.js")),
-    ("blob.js", include_str!("js/blob.js")),
-    ("body.js", include_str!("js/body.js")),
-    ("fetch_types.js", include_str!("js/fetch_types.js")),
-    ("fetch.js", include_str!("js/fetch.js")),
-    ("crypto.js", include_str!("js/crypto.js")),
-    ("misc.js", include_str!("js/misc.js")),
-    ("console.js", include_str!("js/console.js")),
-];
+use super::chunks::{self, CHUNKS};
 
 /// The glue's name in stack traces.
 const GLUE_NAME: &str = "web-glue.js";
 
-/// Run after the glue in the scratch isolate (whose globals are the real
-/// classes, not the lazy accessors), so that the functions a typical
-/// script reaches are compiled when the code cache is taken. Must not
-/// throw (tested); `fetch` rejects at the host call, there is no host.
+/// Run in the scratch isolate, whose globals are the lazy properties of
+/// the blob, so that every chunk loads and the functions a typical script
+/// reaches are compiled when the code caches are taken. Must not throw
+/// (tested); `fetch` rejects at the host call, there is no host.
 const EXERCISE_JS: &str = r#"(function () {
   const u = new URL('/p/a?q=1&r=two#h', 'https://user:pw@example.com:8080');
   u.searchParams.append('s', 'x y');
@@ -98,46 +68,19 @@ const EXERCISE_JS: &str = r#"(function () {
   fetch(new Request('https://example.com/', { method: 'PUT', body: 'b' })).catch(() => {});
   new Blob(['x', new Uint8Array([1])], { type: 'text/plain' }).text();
   structuredClone({ a: [1, new Map([[1, 2]])] });
+  new Response('s').body.getReader().read();
+  new ReadableStream({ start(c) { c.enqueue(1); c.close(); } }).getReader().read();
+  new URLPattern({ pathname: '/a/:id' }).exec('https://x.example/a/1');
+  crypto.randomUUID(); crypto.getRandomValues(new Uint8Array(4));
+  void [performance.now(), navigator.userAgent, typeof console.table];
 })"#;
 
-/// The glue as one function `(ops, con, enqueueMicrotask, lazyNames,
-/// lazyMark) => { ... }`,
-/// assembled once per process (ASCII: it becomes an external one-byte
-/// string).
-pub(super) fn source() -> &'static str {
-    static SOURCE: OnceLock<String> = OnceLock::new();
-    SOURCE.get_or_init(assemble)
-}
-
-/// Concatenates the glue files.
-fn assemble() -> String {
-    let mut source = String::from(
-        "(function (ops, con, enqueueMicrotask, lazyNames, lazyMark) {\n'use strict';\n",
-    );
-    source.push_str(super::lazy::PROLOGUE_JS);
-    source.push_str(&format!(
-        "const USER_AGENT = 'mcp-v8/{} V8/{}';\n",
-        env!("CARGO_PKG_VERSION"),
-        v8::V8::get_version()
-    ));
-    for (name, text) in GLUE {
-        source.push_str(&format!("// ---- {name}\n"));
-        source.push_str(text);
-        source.push('\n');
-    }
-    source.push_str(super::lazy::EPILOGUE_JS);
-    source.push_str("})");
-    source
-}
-
-/// The glue's source as a V8 string that points at the static text.
-fn v8_source<'s>(tc: &Tc<'_, '_, 's, '_>) -> Result<Local<'s, v8::String>, String> {
-    static ASCII: OnceLock<bool> = OnceLock::new();
-    let text = source();
+/// Chunk `k`'s source as a V8 string that points at the static text.
+fn v8_source<'s>(tc: &Tc<'_, '_, 's, '_>, k: usize) -> Result<Local<'s, v8::String>, String> {
+    let text = chunks::source(k);
     // An external one-byte string must be Latin-1; a UTF-8 glue would be
-    // read wrong, so refuse it loudly (checked once; every test run
-    // compiles the glue).
-    if !*ASCII.get_or_init(|| text.is_ascii()) {
+    // read wrong, so refuse it loudly (also a unit test in `chunks.rs`).
+    if !text.is_ascii() {
         return Err("the web glue must be ASCII".into());
     }
     v8::String::new_external_onebyte_static(tc, text.as_bytes())
@@ -145,12 +88,12 @@ fn v8_source<'s>(tc: &Tc<'_, '_, 's, '_>) -> Result<Local<'s, v8::String>, Strin
 }
 
 /// How often [`compile`] found a code cache to use, and V8 took it or
-/// rejected it.
+/// rejected it (counted per chunk).
 static ACCEPTED: AtomicU64 = AtomicU64::new(0);
 static REJECTED: AtomicU64 = AtomicU64::new(0);
 static WITHOUT: AtomicU64 = AtomicU64::new(0);
 
-/// Counts of glue compilations in this process: (cache accepted, cache
+/// Counts of chunk compilations in this process: (cache accepted, cache
 /// rejected, no cache).
 pub(crate) fn cache_stats() -> (u64, u64, u64) {
     (
@@ -160,29 +103,38 @@ pub(crate) fn cache_stats() -> (u64, u64, u64) {
     )
 }
 
-/// This process's code cache of the glue, once [`set_code_cache`] was
-/// called (before the seal).
-static CACHE: OnceLock<&'static [u8]> = OnceLock::new();
+/// This process's code caches, one per chunk (empty: none), once
+/// [`set_code_caches`] was called (before the seal).
+static CACHES: OnceLock<Vec<&'static [u8]>> = OnceLock::new();
 
-/// Keeps `bytes` as the glue's code cache for the rest of the process
+/// Keeps `caches` as the chunks' code caches for the rest of the process
 /// (later calls are ignored).
-pub(super) fn set_code_cache(bytes: Vec<u8>) {
-    let _ = CACHE.get_or_init(|| Box::leak(bytes.into_boxed_slice()));
+pub(super) fn set_code_caches(caches: Vec<Vec<u8>>) {
+    let _ = CACHES.get_or_init(|| {
+        caches
+            .into_iter()
+            .map(|c| &*Box::leak(c.into_boxed_slice()))
+            .collect()
+    });
 }
 
-/// The code cache set by [`set_code_cache`], if any.
-pub(crate) fn code_cache() -> Option<&'static [u8]> {
-    CACHE.get().copied()
+/// Chunk `k`'s code cache set by [`set_code_caches`], if any.
+pub(crate) fn code_cache(k: usize) -> Option<&'static [u8]> {
+    CACHES
+        .get()
+        .and_then(|c| c.get(k).copied())
+        .filter(|c| !c.is_empty())
 }
 
-/// Compiles and runs the glue's script in the current context, with
-/// `cache` if given, and returns the glue function. A cache V8 rejects
+/// Compiles and runs chunk `k`'s script in the current context, with
+/// `cache` if given, and returns the chunk's function. A cache V8 rejects
 /// costs a compilation from source, nothing else.
 pub(super) fn compile<'s>(
     tc: &mut Tc<'_, '_, 's, '_>,
+    k: usize,
     cache: Option<&[u8]>,
 ) -> Result<Local<'s, v8::Function>, String> {
-    let code = v8_source(tc)?;
+    let code = v8_source(tc, k)?;
     let origin = script_origin(tc, GLUE_NAME, SourceKind::Script).ok_or("origin")?;
     let script = match cache {
         Some(bytes) => {
@@ -215,7 +167,9 @@ pub(super) fn compile<'s>(
     };
     if tc.get_slot::<Producer>().is_some() {
         let unbound = v8::Global::new(tc, script.get_unbound_script(tc));
-        tc.set_slot(Producer(Some(unbound)));
+        if let Some(producer) = tc.get_slot_mut::<Producer>() {
+            producer.0[k] = Some(unbound);
+        }
     }
     let Some(value) = script.run(tc) else {
         return Err(super::failed(tc));
@@ -223,14 +177,15 @@ pub(super) fn compile<'s>(
     Local::<v8::Function>::try_from(value).map_err(|_| "glue is no function".to_string())
 }
 
-/// Set as an isolate slot while [`produce_code_cache`] runs: [`compile`]
-/// leaves the glue's script here, to be serialised afterwards.
-struct Producer(Option<v8::Global<v8::UnboundScript>>);
+/// Set as an isolate slot while [`produce_code_caches`] runs: [`compile`]
+/// leaves each chunk's script here, to be serialised afterwards.
+struct Producer(Vec<Option<v8::Global<v8::UnboundScript>>>);
 
-/// Runs the glue in a throw-away isolate (so that nothing it allocated can
-/// end up in the startup blob) and returns what `names_js` (called as
-/// `names_js(glue, ops)`) returns, as a string.
-pub(super) fn names(names_js: &str) -> Result<String, String> {
+/// Runs the chunks in order in a throw-away isolate (so that nothing they
+/// allocated can end up in the startup blob) and returns, for each, what
+/// `names_js` (called as `names_js(glue, ops, shared)`) returns, as a
+/// string. A chunk that fails (a missing import, say) fails this.
+pub(super) fn names(names_js: &str) -> Result<Vec<String>, String> {
     let refs = super::super::bindings::external_references();
     let mut isolate = v8::Isolate::new(v8::CreateParams::default().external_references(refs));
     isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
@@ -239,41 +194,37 @@ pub(super) fn names(names_js: &str) -> Result<String, String> {
     let scope = &mut v8::ContextScope::new(scope, context);
     super::super::bindings::install(scope);
     v8::tc_scope!(let tc, scope);
-    let glue = compile(tc, None)?;
-    call_with_glue(tc, glue, names_js, "web-names.js")
-}
-
-/// Compiles `source` (a function) and returns what `source(glue, ops)`
-/// returns, as a string.
-fn call_with_glue(
-    tc: &mut Tc,
-    glue: Local<v8::Function>,
-    source: &str,
-    name: &str,
-) -> Result<String, String> {
-    let helper = super::compile_fn(tc, source, name)?;
+    let helper = super::compile_fn(tc, names_js, "web-names.js")?;
     let ops = super::ops::object(tc);
+    let null = v8::null(tc).into();
+    let shared = v8::Object::with_prototype_and_properties(tc, null, &[], &[]);
     let undefined = v8::undefined(tc).into();
-    match helper.call(tc, undefined, &[glue.into(), ops.into()]) {
-        Some(value) => Ok(value.to_rust_string_lossy(tc)),
-        None => Err(super::failed(tc)),
+    let mut out = Vec::with_capacity(CHUNKS.len());
+    for (k, chunk) in CHUNKS.iter().enumerate() {
+        let glue = compile(tc, k, None)?;
+        match helper.call(tc, undefined, &[glue.into(), ops.into(), shared.into()]) {
+            Some(value) => out.push(value.to_rust_string_lossy(tc)),
+            None => return Err(format!("chunk {}: {}", chunk.name, super::failed(tc))),
+        }
     }
+    Ok(out)
 }
 
-/// Builds the glue's code cache in a throw-away isolate made from `blob`
+/// Builds the chunks' code caches in a throw-away isolate made from `blob`
 /// (V8 accepts a code cache only in isolates whose read-only heap matches
 /// the one it was made in): `EXERCISE_JS` touches the lazy globals, which
-/// compiles the glue through the normal path, and reaches the functions
-/// scripts use most; then the glue's script, with every function compiled
-/// so far, is serialised.
-pub(super) fn produce_code_cache(blob: &'static [u8]) -> Result<Vec<u8>, String> {
+/// compiles the chunks through the normal path, and reaches the functions
+/// scripts use most; then each chunk's script, with every function
+/// compiled so far, is serialised (empty for a chunk the exercise did not
+/// load).
+pub(super) fn produce_code_caches(blob: &'static [u8]) -> Result<Vec<Vec<u8>>, String> {
     let refs = super::super::bindings::external_references();
     let params = v8::CreateParams::default()
         .snapshot_blob(v8::StartupData::from(blob))
         .external_references(refs);
     let mut isolate = v8::Isolate::new(params);
     isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
-    isolate.set_slot(Producer(None));
+    isolate.set_slot(Producer(vec![None; CHUNKS.len()]));
     {
         v8::scope!(let scope, &mut isolate);
         let context = v8::Context::new(scope, Default::default());
@@ -285,26 +236,35 @@ pub(super) fn produce_code_cache(blob: &'static [u8]) -> Result<Vec<u8>, String>
             return Err(format!("web glue exercise: {}", super::failed(tc)));
         }
         tc.perform_microtask_checkpoint();
-        let script = tc
+        let scripts = tc
             .get_slot_mut::<Producer>()
-            .and_then(|p| p.0.take())
-            .ok_or("the exercise did not load the web glue")?;
-        let script = v8::Local::new(tc, script);
-        let cache = script
-            .create_code_cache()
-            .ok_or("V8 could not serialise the web glue")?;
-        Ok(cache.to_vec())
+            .map(|p| std::mem::take(&mut p.0))
+            .ok_or("the exercise lost its scripts")?;
+        let mut caches = Vec::with_capacity(scripts.len());
+        for script in scripts {
+            let cache = match script {
+                Some(script) => Local::new(tc, script)
+                    .create_code_cache()
+                    .ok_or("V8 could not serialise the web glue")?
+                    .to_vec(),
+                None => Vec::new(),
+            };
+            caches.push(cache);
+        }
+        Ok(caches)
     }
 }
 
 /// For tests: in a fresh isolate from this process's startup blob,
-/// compiles the glue with `cache` (which may be bad), runs it and returns
-/// `new URL('/a?b=1', 'http://h.example/').href`.
+/// compiles the core and url chunks (url with `cache`, which may be bad),
+/// runs them and returns `new URL('/a?b=1', 'http://h.example/').href`.
 #[cfg(test)]
 pub(crate) fn url_href_with_cache(cache: &[u8]) -> Result<String, String> {
-    const USE_GLUE: &str = r#"(function (glue, ops) {
-      glue(ops, globalThis.console, globalThis.queueMicrotask);
-      return new URL('/a?b=1', 'http://h.example/').href;
+    const USE_GLUE: &str = r#"(function (core, url, ops) {
+      const shared = Object.create(null);
+      core(ops, globalThis.console, globalThis.queueMicrotask, shared);
+      url(ops, globalThis.console, globalThis.queueMicrotask, shared);
+      return new shared.URL('/a?b=1', 'http://h.example/').href;
     })"#;
     let blob = super::startup_blob(None).0.ok_or("no startup blob")?;
     let params = v8::CreateParams::default()
@@ -316,6 +276,13 @@ pub(crate) fn url_href_with_cache(cache: &[u8]) -> Result<String, String> {
     let context = v8::Context::new(scope, Default::default());
     let scope = &mut v8::ContextScope::new(scope, context);
     v8::tc_scope!(let tc, scope);
-    let glue = compile(tc, Some(cache))?;
-    call_with_glue(tc, glue, USE_GLUE, "use-glue.js")
+    let core = compile(tc, 0, code_cache(0))?;
+    let url = compile(tc, chunks::index("url").ok_or("no url chunk")?, Some(cache))?;
+    let helper = super::compile_fn(tc, USE_GLUE, "use-glue.js")?;
+    let ops = super::ops::object(tc);
+    let undefined = v8::undefined(tc).into();
+    match helper.call(tc, undefined, &[core.into(), url.into(), ops.into()]) {
+        Some(value) => Ok(value.to_rust_string_lossy(tc)),
+        None => Err(super::failed(tc)),
+    }
 }

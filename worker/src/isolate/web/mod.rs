@@ -5,9 +5,10 @@
 //! [`build_blob`] makes a V8 startup snapshot: a context with the native
 //! bindings (`bindings::install`) and, for every name the glue defines on
 //! the global object or on `console`, a lazy native data property
-//! (`lazy.rs`) whose first use compiles and runs the glue (`glue.rs`, from
-//! its code cache), which replaces them with the real `URL`, `Response`,
-//! streams, events and the rest. The blob is made once per supervisor by a
+//! (`lazy.rs`) whose first use compiles and runs the chunk of the glue
+//! that defines it (`chunks.rs`, `glue.rs`, from its code cache), which
+//! replaces them with the real `URL`, `Response`, streams, events and the
+//! rest. The blob is made once per supervisor by a
 //! child process, or by the worker itself, before the seal (`startup.rs`).
 //! Every isolate the engine builds (the anchor, the pre-warmed `ready`
 //! isolate, session snapshot creators) starts from that blob, so a fresh
@@ -16,15 +17,16 @@
 //! execution that uses none. Session heaps are snapshots
 //! of such contexts and carry the globals with them.
 //!
-//! The glue is one function that receives the ops object (the native
+//! Each chunk is one function that receives the ops object (the native
 //! functions of [`ops`]) as an argument; the ops are reachable only through
-//! that closure, never from a global; the object is made when the glue
-//! loads, not kept in the blob. Every op is in
+//! those closures, never from a global; the object is made when the first
+//! chunk loads, not kept in the blob. Every op is in
 //! `bindings::external_references` (see `ops::table`).
 //!
 //! Files: `startup` (where the blob comes from, checks of a handed-over
-//! one), `lazy` (the lazy properties and the first use), `glue` (the
-//! glue's source, compilation, code cache), `ops` (the op table), `text`
+//! one), `lazy` (the lazy properties and the first use), `chunks` (the
+//! glue's files in chunks, their dependencies and sources), `glue`
+//! (compiling the chunks, their code caches), `ops` (the op table), `text`
 //! (TextEncoder/TextDecoder, atob/btoa), `url_ops` (WHATWG URL via the
 //! `url` crate, form encoding), `pattern` (URLPattern via the `urlpattern`
 //! crate), `crypto` (random values, digests, HMAC), `aes` (AES-GCM),
@@ -34,6 +36,7 @@
 
 mod aes;
 mod args;
+mod chunks;
 mod clone;
 mod compress;
 mod crypto;
@@ -51,6 +54,8 @@ use v8::{Local, PinScope};
 use super::origin::{script_origin, SourceKind};
 use super::run::Tc;
 
+#[cfg(test)]
+pub(crate) use chunks::index as chunk_index;
 pub(crate) use compress::Codecs;
 pub(crate) use glue::cache_stats;
 #[cfg(test)]
@@ -62,7 +67,10 @@ pub(crate) use startup::{build as build_snapshot, startup_blob};
 
 /// Builds the startup snapshot: context, native bindings, the glue.
 pub(super) fn build_blob() -> Result<Vec<u8>, String> {
-    let names = lazy::Names::parse(&glue::names(NAMES_JS)?)?;
+    let names = glue::names(NAMES_JS)?
+        .iter()
+        .map(|json| lazy::Names::parse(json))
+        .collect::<Result<Vec<_>, _>>()?;
     let refs = super::bindings::external_references();
     let mut isolate = v8::Isolate::snapshot_creator(Some(refs), None);
     let outcome = {
@@ -84,13 +92,13 @@ pub(super) fn build_blob() -> Result<Vec<u8>, String> {
     Ok(blob.to_vec())
 }
 
-/// Runs the glue in a scratch context and returns, as JSON, the names it
-/// defined on the global object and on `console`, with their
-/// enumerability.
-const NAMES_JS: &str = r#"(function (glue, ops) {
+/// Runs one chunk in a scratch context (after the ones before it) and
+/// returns, as JSON, the names it defined on the global object and on
+/// `console`, with their enumerability.
+const NAMES_JS: &str = r#"(function (glue, ops, shared) {
   const keys = (o) => new Set(Reflect.ownKeys(o));
   const g0 = keys(globalThis), c0 = keys(globalThis.console);
-  glue(ops, globalThis.console, globalThis.queueMicrotask);
+  glue(ops, globalThis.console, globalThis.queueMicrotask, shared);
   const diff = (o, before) => Reflect.ownKeys(o)
     .filter((k) => typeof k === 'string' && !before.has(k))
     .map((k) => [k, Object.getOwnPropertyDescriptor(o, k).enumerable]);
@@ -128,20 +136,16 @@ fn failed(tc: &mut Tc) -> String {
     format!("web glue failed at line {line}: {message}")
 }
 
-/// The op `glue()`: compiles the glue in the current context (from this
-/// process's code cache when there is one) and returns its function.
-/// Kept for session heaps stored before the lazy globals were native
-/// (`lazy.rs`): their JavaScript accessors call it on first use.
+/// The op `glue()`, kept for session heaps stored before the lazy globals
+/// were native (`lazy.rs`): their JavaScript accessors call it on first
+/// use and then call what it returns as `glue(ops, con, enqueue)`, which
+/// is the op `loadAll` (every chunk, in order).
 pub(super) fn load_glue(
     scope: &mut PinScope,
     _args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    v8::tc_scope!(let tc, scope);
-    match glue::compile(tc, glue::code_cache()) {
-        Ok(f) => rv.set(f.into()),
-        Err(_) => {
-            tc.rethrow();
-        }
+    if let Some(f) = v8::Function::builder(lazy::load_all).build(scope) {
+        rv.set(f.into());
     }
 }

@@ -48,11 +48,21 @@ pub(crate) fn table() -> Vec<(&'static str, FunctionCallback)> {
     ]
 }
 
+/// Ops added after the lazy getter joined the external references:
+/// `bindings::external_references` lists them after it, so that heaps
+/// stored before keep their indexes. Append here.
+pub(crate) fn later() -> Vec<(&'static str, FunctionCallback)> {
+    vec![
+        ("need", super::lazy::need.map_fn_to()),
+        ("loadAll", super::lazy::load_all.map_fn_to()),
+    ]
+}
+
 /// A fresh, frozen object with every op as a native function.
 pub(super) fn object<'s>(scope: &PinScope<'s, '_>) -> Local<'s, v8::Object> {
     let null = v8::null(scope).into();
     let ops = v8::Object::with_prototype_and_properties(scope, null, &[], &[]);
-    for (name, callback) in table() {
+    for (name, callback) in table().into_iter().chain(later()) {
         let (Some(key), Some(f)) = (
             v8::String::new(scope, name),
             v8::Function::builder_raw(callback).build(scope),

@@ -7,7 +7,7 @@
 //! V8's header, its checksum (V8's own Fletcher-32 over everything after
 //! the checksum slot, which release V8 does not verify itself) matches,
 //! and V8 says this V8 build made it (`StartupData::is_valid`). Its code
-//! cache is checked by V8 on each use (a rejected one costs a compilation,
+//! caches are checked by V8 on each use (a rejected one costs a compilation,
 //! see `glue.rs`). The snapshot comes only from the supervisor, which got
 //! it from its own binary over a pipe; the child proved it works (it made
 //! the code cache in an isolate created from it).
@@ -56,9 +56,13 @@ pub(crate) fn startup_blob(
 fn adopt(snapshot: WebSnapshot) -> Result<&'static [u8], String> {
     check(&snapshot.blob)?;
     let blob: &'static [u8] = Box::leak(snapshot.blob.into_boxed_slice());
-    if !snapshot.code_cache.is_empty() {
-        glue::set_code_cache(snapshot.code_cache);
-    }
+    glue::set_code_caches(
+        snapshot
+            .code_caches
+            .into_iter()
+            .map(|c| c.into_vec())
+            .collect(),
+    );
     Ok(blob)
 }
 
@@ -87,8 +91,8 @@ pub(crate) fn check(blob: &[u8]) -> Result<(), String> {
 /// Builds the blob and the glue's code cache in this process.
 fn build_here() -> Result<&'static [u8], String> {
     let blob: &'static [u8] = Box::leak(super::build_blob()?.into_boxed_slice());
-    match glue::produce_code_cache(blob) {
-        Ok(cache) => glue::set_code_cache(cache),
+    match glue::produce_code_caches(blob) {
+        Ok(caches) => glue::set_code_caches(caches),
         Err(e) => eprintln!("mcp-v8 worker: no code cache for the web glue: {e}"),
     }
     Ok(blob)
@@ -102,6 +106,9 @@ pub(crate) fn build() -> Result<WebSnapshot, String> {
     // wants it for as long as isolates from it live. This process exits
     // right after, so the copy is leaked.
     let leaked: &'static [u8] = Box::leak(blob.clone().into_boxed_slice());
-    let code_cache = glue::produce_code_cache(leaked)?;
-    Ok(WebSnapshot { blob, code_cache })
+    let code_caches = glue::produce_code_caches(leaked)?
+        .into_iter()
+        .map(serde_bytes::ByteBuf::from)
+        .collect();
+    Ok(WebSnapshot { blob, code_caches })
 }

@@ -52,7 +52,7 @@ class Blob {
   stream() {
     const bytes = this.#bytes;
     let at = 0;
-    return createReadable(() => undefined, (c) => {
+    return need('streams').createReadable(() => undefined, (c) => {
       if (at >= bytes.byteLength) { c.close(); return; }
       const n = Math.min(65536, bytes.byteLength - at);
       c.enqueue(bytes.slice(at, at + n));

@@ -4,9 +4,12 @@
 // bodyUsed) of Request and Response. A body read once is used up:
 // reading again is a TypeError.
 
+// Streams load on first use (`need`); until then no value can be one.
+const isReadableStream = (x) => shared.ReadableStream !== undefined && x instanceof shared.ReadableStream;
+
 function extractBody(init) {
-  if (init instanceof ReadableStream) {
-    const rs = rsOf(init);
+  if (isReadableStream(init)) {
+    const rs = shared.rsOf(init);
     if (init.locked || rs.disturbed) throw new TypeError('The ReadableStream body is locked or disturbed');
     return { stream: init, bytes: null, type: null };
   }
@@ -35,18 +38,18 @@ function bodyStream(b) {
     const bytes = b.bytes;
     b.bytes = null;
     const used = b.consumed;
-    b.stream = createReadable(() => undefined, (c) => {
+    b.stream = need('streams').createReadable(() => undefined, (c) => {
       if (bytes.byteLength > 0) c.enqueue(bytes);
       c.close();
     }, () => undefined, 0);
-    if (used) rsOf(b.stream).disturbed = true;
+    if (used) shared.rsOf(b.stream).disturbed = true;
   }
   return b.stream;
 }
 
 function bodyUsed(b) {
   if (!b) return false;
-  return b.consumed || (b.stream !== null && rsOf(b.stream).disturbed);
+  return b.consumed || (b.stream !== null && shared.rsOf(b.stream).disturbed);
 }
 
 // All the bytes of a body, once.

@@ -68,7 +68,7 @@ class TextEncoderStream {
   #transform;
   #carry = ''; // a lone high surrogate at the end of a chunk
   constructor() {
-    this.#transform = transformOf((chunk, c) => {
+    this.#transform = need('streams').transformOf((chunk, c) => {
       let s = this.#carry + String(chunk);
       this.#carry = '';
       const last = s.charCodeAt(s.length - 1);
@@ -89,7 +89,7 @@ class TextDecoderStream {
   #transform;
   constructor(label = 'utf-8', options = undefined) {
     this.#decoder = new TextDecoder(label, options);
-    this.#transform = transformOf((chunk, c) => {
+    this.#transform = need('streams').transformOf((chunk, c) => {
       const s = this.#decoder.decode(chunk, { stream: true });
       if (s) c.enqueue(s);
     }, (c) => {

@@ -281,7 +281,7 @@ function responseFromParts({ status, statusText = '', headers = [], url = '', re
   const r = new Response(null, { status: status < 200 ? 200 : status, statusText, headers });
   const s = responseState(r);
   Object.assign(s, { type: 'basic', url, redirected, status });
-  if (body !== null) s.body = newBody(body instanceof ReadableStream ? { stream: body, bytes: null } : { stream: null, bytes: body });
+  if (body !== null) s.body = newBody(isReadableStream(body) ? { stream: body, bytes: null } : { stream: null, bytes: body });
   headersGuard(s.headers, 'immutable');
   return r;
 }

@@ -1,6 +1,9 @@
 // structuredClone, performance, navigator, self, CompressionStream and
 // DecompressionStream.
 
+// The key of the illegal constructors below.
+const INTERNAL = Symbol('internal');
+
 function structuredClone(value, options = undefined) {
   requireArgs(arguments.length, 1, "Failed to execute 'structuredClone'");
   const transfer = options?.transfer === undefined ? [] : [...options.transfer];
@@ -15,7 +18,7 @@ expose('structuredClone', structuredClone);
 
 class Performance extends EventTarget {
   constructor(key) {
-    if (key !== newCryptoKey) throw new TypeError('Illegal constructor');
+    if (key !== INTERNAL) throw new TypeError('Illegal constructor');
     super();
   }
   get timeOrigin() { return ops.timeOrigin(); }
@@ -24,10 +27,10 @@ class Performance extends EventTarget {
 }
 brand(Performance);
 expose('Performance', Performance);
-defineProperty(global, 'performance', { value: new Performance(newCryptoKey), writable: true, configurable: true, enumerable: true });
+defineProperty(global, 'performance', { value: new Performance(INTERNAL), writable: true, configurable: true, enumerable: true });
 
 class Navigator {
-  constructor(key) { if (key !== newCryptoKey) throw new TypeError('Illegal constructor'); }
+  constructor(key) { if (key !== INTERNAL) throw new TypeError('Illegal constructor'); }
   get userAgent() { return USER_AGENT; }
   get hardwareConcurrency() { return 1; }
   get language() { return 'en-US'; }
@@ -35,7 +38,7 @@ class Navigator {
 }
 brand(Navigator);
 expose('Navigator', Navigator);
-defineProperty(global, 'navigator', { value: new Navigator(newCryptoKey), writable: true, configurable: true, enumerable: true });
+defineProperty(global, 'navigator', { value: new Navigator(INTERNAL), writable: true, configurable: true, enumerable: true });
 defineProperty(global, 'self', { value: global, writable: true, configurable: true, enumerable: true });
 
 const FORMATS = ['gzip', 'deflate', 'deflate-raw'];
@@ -64,7 +67,7 @@ function codecStream(format, compress, what) {
       }
     }
   };
-  return transformOf(
+  return need('streams').transformOf(
     (chunk, c) => run(c, viewOf(chunk, 'chunk'), false),
     (c) => { run(c, new Uint8Array(0), true); ops.codecClose(id); },
     () => { if (id) ops.codecClose(id); });

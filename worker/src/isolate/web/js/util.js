@@ -1,6 +1,8 @@
-// Shared helpers of the web glue, and DOMException. Every glue file is a
-// fragment of one function body (see `GLUE` in glue.rs): names declared here are
-// visible to the others and to nothing else.
+// Shared helpers of the web glue, and DOMException. The glue comes in
+// chunks that load on first use (see `CHUNKS` in glue.rs); each chunk is
+// one function whose files share its scope. Names other chunks use are
+// exported into `shared`, a null-prototype object of the context that no
+// script can reach, and imported from it by name.
 
 const global = globalThis;
 // `enqueueMicrotask` and `con` (the console) are parameters of the glue,
@@ -9,6 +11,13 @@ const global = globalThis;
 const { defineProperty, freeze } = Object;
 const AsyncIteratorPrototype = Object.getPrototypeOf(
   Object.getPrototypeOf(async function* () {}).prototype);
+
+// `shared`, with `chunk` loaded first (for names used only when called,
+// such as the streams a body makes on demand).
+function need(chunk) {
+  if (shared[`#${chunk}`] !== true) ops.need(chunk);
+  return shared;
+}
 
 // Defines a global the way Web IDL does: writable, configurable, not
 // enumerable.

@@ -1,0 +1,206 @@
+//! The JavaScript glue of the web globals, in chunks that load
+//! independently: which files make up each chunk, what it needs loaded
+//! before it, what it takes from and gives to the others, and each
+//! chunk's source as one function.
+//!
+//! A chunk is one function `(ops, con, enqueueMicrotask, shared,
+//! lazyNames, lazyMark) => { ... }` whose files share its scope. The
+//! names other chunks use go through `shared`, one null-prototype object
+//! per context that no script can reach (it lives in the loader's table,
+//! `lazy.rs`): a chunk starts by destructuring its [`Chunk::imports`] from
+//! it and ends by storing its [`Chunk::exports`] and its `#name` flag in
+//! it. Names needed only when a function runs (the streams a body makes on
+//! demand) are reached with `need('streams')` instead, which loads that
+//! chunk then. So a script that uses `fetch` loads core, events, encoding,
+//! url and fetch, not streams, crypto, the console helpers or the rest.
+//!
+//! Invariant: a chunk's [`Chunk::deps`] come before it in [`CHUNKS`] and
+//! provide every name in its imports; `names` (the scratch run in
+//! `glue.rs`) runs the chunks in this order, so a missing import fails the
+//! build of the startup blob, and every test with it.
+
+use std::sync::OnceLock;
+
+/// One chunk of the glue.
+pub(super) struct Chunk {
+    /// Its name, as `need` and `ops.need` spell it.
+    pub name: &'static str,
+    /// Indexes in [`CHUNKS`] of the chunks loaded before it.
+    pub deps: &'static [usize],
+    /// Names it takes from `shared`.
+    imports: &'static str,
+    /// Names it puts into `shared`.
+    exports: &'static str,
+    /// Its files, in evaluation order.
+    files: &'static [(&'static str, &'static str)],
+}
+
+/// Index of the chunk every other one depends on.
+const CORE: usize = 0;
+const EVENTS: usize = 1;
+const ENCODING: usize = 2;
+const URL: usize = 3;
+
+/// The chunks, each after those it depends on.
+pub(super) const CHUNKS: [Chunk; 10] = [
+    Chunk {
+        name: "core",
+        deps: &[],
+        imports: "",
+        exports: "AsyncIteratorPrototype, DOMException, brand, concatBytes, copyOf, deferred, \
+                  defineProperty, expose, freeze, global, isBufferSource, markHandled, need, \
+                  rejected, reportError, requireArgs, toUSV, viewOf",
+        files: &[("util.js", include_str!("js/util.js"))],
+    },
+    Chunk {
+        name: "events",
+        deps: &[CORE],
+        imports: "DOMException, brand, defineProperty, expose, reportError, requireArgs",
+        exports: "AbortController, AbortSignal, EventTarget, addAbortAlgorithm",
+        files: &[
+            ("events.js", include_str!("js/events.js")),
+            ("abort.js", include_str!("js/abort.js")),
+        ],
+    },
+    Chunk {
+        name: "encoding",
+        deps: &[CORE],
+        imports: "DOMException, brand, concatBytes, expose, need, requireArgs, toUSV, viewOf",
+        exports: "TextDecoder, atob, btoa, utf8Encode",
+        files: &[("encoding.js", include_str!("js/encoding.js"))],
+    },
+    Chunk {
+        name: "url",
+        deps: &[CORE],
+        imports: "brand, expose, requireArgs, toUSV",
+        exports: "URL, URLSearchParams",
+        files: &[("url.js", include_str!("js/url.js"))],
+    },
+    Chunk {
+        name: "urlpattern",
+        deps: &[CORE],
+        imports: "brand, expose",
+        exports: "",
+        files: &[("urlpattern.js", include_str!("js/urlpattern.js"))],
+    },
+    Chunk {
+        name: "fetch",
+        deps: &[CORE, EVENTS, ENCODING, URL],
+        imports: "brand, concatBytes, copyOf, deferred, defineProperty, expose, isBufferSource, \
+                  need, rejected, requireArgs, toUSV, AbortController, AbortSignal, \
+                  addAbortAlgorithm, TextDecoder, utf8Encode, URL, URLSearchParams",
+        exports: "",
+        files: &[
+            ("blob.js", include_str!("js/blob.js")),
+            ("body.js", include_str!("js/body.js")),
+            ("fetch_types.js", include_str!("js/fetch_types.js")),
+            ("fetch.js", include_str!("js/fetch.js")),
+        ],
+    },
+    Chunk {
+        name: "streams",
+        deps: &[CORE, EVENTS],
+        imports: "AsyncIteratorPrototype, brand, deferred, expose, markHandled, rejected, \
+                  requireArgs, AbortController, AbortSignal, addAbortAlgorithm",
+        exports: "ReadableStream, createReadable, rsOf, transformOf",
+        files: &[
+            (
+                "streams_readable.js",
+                include_str!("js/streams_readable.js"),
+            ),
+            (
+                "streams_writable.js",
+                include_str!("js/streams_writable.js"),
+            ),
+            (
+                "streams_transform.js",
+                include_str!("js/streams_transform.js"),
+            ),
+        ],
+    },
+    Chunk {
+        name: "crypto",
+        deps: &[CORE, ENCODING],
+        imports: "DOMException, brand, copyOf, defineProperty, expose, freeze, global, rejected, \
+                  requireArgs, atob, btoa",
+        exports: "",
+        files: &[("crypto.js", include_str!("js/crypto.js"))],
+    },
+    Chunk {
+        name: "misc",
+        deps: &[CORE, EVENTS],
+        imports: "DOMException, brand, defineProperty, expose, global, need, requireArgs, \
+                  viewOf, EventTarget",
+        exports: "",
+        files: &[("misc.js", include_str!("js/misc.js"))],
+    },
+    Chunk {
+        name: "console",
+        deps: &[CORE],
+        imports: "defineProperty",
+        exports: "",
+        files: &[("console.js", include_str!("js/console.js"))],
+    },
+];
+
+/// The index of the chunk called `name`.
+pub(crate) fn index(name: &str) -> Option<usize> {
+    CHUNKS.iter().position(|c| c.name == name)
+}
+
+/// Chunk `k`'s source, assembled once per process (ASCII: it becomes an
+/// external one-byte string).
+pub(super) fn source(k: usize) -> &'static str {
+    static SOURCES: OnceLock<Vec<String>> = OnceLock::new();
+    &SOURCES.get_or_init(|| CHUNKS.iter().map(assemble).collect())[k]
+}
+
+/// The function of one chunk: the lazy loader's prologue (`lazy.rs`),
+/// the imports, the files, the exports and the loaded flag, the
+/// epilogue.
+fn assemble(chunk: &Chunk) -> String {
+    let mut source = String::from(
+        "(function (ops, con, enqueueMicrotask, shared, lazyNames, lazyMark) {\n'use strict';\n",
+    );
+    source.push_str(super::lazy::PROLOGUE_JS);
+    if !chunk.imports.is_empty() {
+        source.push_str(&format!("const {{ {} }} = shared;\n", chunk.imports));
+    }
+    source.push_str(&format!(
+        "const USER_AGENT = 'mcp-v8/{} V8/{}';\n",
+        env!("CARGO_PKG_VERSION"),
+        v8::V8::get_version()
+    ));
+    for (name, text) in chunk.files {
+        source.push_str(&format!("// ---- {name}\n"));
+        source.push_str(text);
+        source.push('\n');
+    }
+    for name in chunk
+        .exports
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        source.push_str(&format!("shared.{name} = {name};\n"));
+    }
+    source.push_str(&format!("shared['#{}'] = true;\n", chunk.name));
+    source.push_str(super::lazy::EPILOGUE_JS);
+    source.push_str("})");
+    source
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deps_come_first_and_names_are_unique() {
+        for (k, chunk) in CHUNKS.iter().enumerate() {
+            assert!(chunk.deps.iter().all(|&d| d < k), "{}", chunk.name);
+            assert_eq!(index(chunk.name), Some(k));
+            assert!(source(k).is_ascii(), "{} is not ASCII", chunk.name);
+        }
+        assert_eq!(index("nope"), None);
+    }
+}
