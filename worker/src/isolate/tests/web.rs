@@ -27,8 +27,8 @@ pub(super) fn glue_code_cache(engine: &mut Engine) {
     let after = crate::isolate::web_glue_compilations();
     assert_eq!(
         after,
-        (cached + 7, rejected, uncached),
-        "Response loads core, events, encoding, url and fetch, not streams"
+        (cached + 6, rejected, uncached),
+        "Response loads core, encoding, url and fetch, not events, blob or streams"
     );
     check_case(
         engine,
@@ -39,8 +39,16 @@ pub(super) fn glue_code_cache(engine: &mut Engine) {
     let after = crate::isolate::web_glue_compilations();
     assert_eq!(
         after.0,
-        cached + 13,
-        "a body stream loads streams on demand"
+        cached + 12,
+        "a body stream loads events and streams on demand"
+    );
+    let signal = "new Request('http://a/').signal.aborted";
+    check_case(engine, signal, &Want::Json("false"), &[]);
+    let after = crate::isolate::web_glue_compilations();
+    assert_eq!(
+        after.0,
+        cached + 17,
+        "a Request's own signal loads events on demand"
     );
 
     let href = "http://h.example/a?b=1";

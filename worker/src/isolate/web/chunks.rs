@@ -10,9 +10,10 @@
 //! `lazy.rs`): a chunk starts by destructuring its [`Chunk::imports`] from
 //! it and ends by storing its [`Chunk::exports`] and its `#name` flag in
 //! it. Names needed only when a function runs (the streams a body makes on
-//! demand) are reached with `need('streams')` instead, which loads that
-//! chunk then. So a script that uses `fetch` loads core, events, encoding,
-//! url and fetch, not streams, crypto, the console helpers or the rest.
+//! demand, a Blob, a Request's own AbortSignal) are reached with
+//! `need('streams')` instead, which loads that chunk then. So a script
+//! that uses `fetch` loads core, encoding, url and fetch, not events,
+//! blob, streams, crypto, the console helpers or the rest.
 //!
 //! Invariant: a chunk's [`Chunk::deps`] come before it in [`CHUNKS`] and
 //! provide every name in its imports; `names` (the scratch run in
@@ -42,7 +43,7 @@ const ENCODING: usize = 2;
 const URL: usize = 3;
 
 /// The chunks, each after those it depends on.
-pub(super) const CHUNKS: [Chunk; 10] = [
+pub(super) const CHUNKS: [Chunk; 11] = [
     Chunk {
         name: "core",
         deps: &[],
@@ -84,14 +85,20 @@ pub(super) const CHUNKS: [Chunk; 10] = [
         files: &[("urlpattern.js", include_str!("js/urlpattern.js"))],
     },
     Chunk {
+        name: "blob",
+        deps: &[CORE, ENCODING],
+        imports: "brand, concatBytes, copyOf, expose, isBufferSource, need, requireArgs, toUSV, \
+                  TextDecoder, utf8Encode",
+        exports: "Blob, File, FormData, blobBytes",
+        files: &[("blob.js", include_str!("js/blob.js"))],
+    },
+    Chunk {
         name: "fetch",
-        deps: &[CORE, EVENTS, ENCODING, URL],
+        deps: &[CORE, ENCODING, URL],
         imports: "brand, concatBytes, copyOf, deferred, defineProperty, expose, isBufferSource, \
-                  need, rejected, requireArgs, toUSV, AbortController, AbortSignal, \
-                  addAbortAlgorithm, TextDecoder, utf8Encode, URL, URLSearchParams",
+                  need, rejected, requireArgs, TextDecoder, utf8Encode, URL, URLSearchParams",
         exports: "",
         files: &[
-            ("blob.js", include_str!("js/blob.js")),
             ("body.js", include_str!("js/body.js")),
             ("fetch_types.js", include_str!("js/fetch_types.js")),
             ("fetch.js", include_str!("js/fetch.js")),

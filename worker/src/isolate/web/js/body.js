@@ -4,11 +4,12 @@
 // bodyUsed) of Request and Response. A body read once is used up:
 // reading again is a TypeError.
 
-// Streams load on first use (`need`); until then no value can be one.
-const isReadableStream = (x) => shared.ReadableStream !== undefined && x instanceof shared.ReadableStream;
+// Whether `x` is an instance of the class `name` of a chunk that loads on
+// first use (streams, blob): until it has, no value can be one.
+const isA = (x, name) => shared[name] !== undefined && x instanceof shared[name];
 
 function extractBody(init) {
-  if (isReadableStream(init)) {
+  if (isA(init, 'ReadableStream')) {
     const rs = shared.rsOf(init);
     if (init.locked || rs.disturbed) throw new TypeError('The ReadableStream body is locked or disturbed');
     return { stream: init, bytes: null, type: null };
@@ -17,9 +18,9 @@ function extractBody(init) {
   if (init instanceof URLSearchParams) {
     return { stream: null, bytes: utf8Encode(init.toString()), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
   }
-  if (init instanceof Blob) return { stream: null, bytes: blobBytes(init), type: init.type || null };
+  if (isA(init, 'Blob')) return { stream: null, bytes: shared.blobBytes(init), type: init.type || null };
   if (isBufferSource(init)) return { stream: null, bytes: copyOf(init), type: null };
-  if (init instanceof FormData) {
+  if (isA(init, 'FormData')) {
     const boundary = `----formdata-mcp-v8-${ops.uuid().replaceAll('-', '')}`;
     return { stream: null, bytes: multipartEncode(init, boundary), type: `multipart/form-data; boundary=${boundary}` };
   }
@@ -104,7 +105,7 @@ function bodyMixin(cls, state) {
     json() { return this.text().then((t) => JSON.parse(t)); },
     blob() {
       const type = state(this).headers.get('content-type') ?? '';
-      return consumeBody(state(this).body).then((u) => new Blob([u], { type }));
+      return consumeBody(state(this).body).then((u) => new (need('blob').Blob)([u], { type }));
     },
     formData() {
       const type = state(this).headers.get('content-type') ?? '';
@@ -112,7 +113,7 @@ function bodyMixin(cls, state) {
         const essence = mimeEssence(type);
         if (essence === 'multipart/form-data') return multipartDecode(u, type);
         if (essence === 'application/x-www-form-urlencoded') {
-          const fd = new FormData();
+          const fd = new (need('blob').FormData)();
           for (const [n, v] of new URLSearchParams(new TextDecoder().decode(u))) fd.append(n, v);
           return fd;
         }
@@ -137,7 +138,7 @@ function multipartEncode(form, boundary) {
       chunks.push(utf8Encode(`${head}\r\n\r\n${value.replace(/\r\n|\r|\n/g, '\r\n')}\r\n`));
     } else {
       head += `; filename="${escapeName(value.name)}"\r\nContent-Type: ${value.type || 'application/octet-stream'}\r\n\r\n`;
-      chunks.push(utf8Encode(head), blobBytes(value), utf8Encode('\r\n'));
+      chunks.push(utf8Encode(head), shared.blobBytes(value), utf8Encode('\r\n'));
     }
   }
   chunks.push(utf8Encode(`--${boundary}--\r\n`));
@@ -158,7 +159,7 @@ function multipartDecode(bytes, type) {
   if (!boundary) throw new TypeError('multipart/form-data without a boundary');
   const delim = utf8Encode(`--${boundary}`);
   const crlf2 = utf8Encode('\r\n\r\n');
-  const fd = new FormData();
+  const fd = new (need('blob').FormData)();
   let at = indexOfBytes(bytes, delim, 0);
   if (at < 0) throw new TypeError('multipart body has no boundary');
   const dec = new TextDecoder();
@@ -184,7 +185,7 @@ function multipartDecode(bytes, type) {
     if (name === undefined) throw new TypeError('multipart part without a name');
     const filename = /;\s*filename="([^"]*)"/i.exec(disp)?.[1];
     if (filename !== undefined) {
-      fd.append(name, new File([content], filename, { type: headers.get('content-type') ?? '' }));
+      fd.append(name, new shared.File([content], filename, { type: headers.get('content-type') ?? '' }));
     } else {
       fd.append(name, dec.decode(content));
     }

@@ -9,8 +9,8 @@ async function fetch(input, init = undefined) {
   requireArgs(arguments.length, 1, "Failed to execute 'fetch'");
   const request = new Request(input, init);
   const parts = requestParts(request);
-  const signal = parts.signal;
-  if (signal.aborted) throw signal.reason;
+  const signal = parts.signal; // null: the request has none yet, so nothing aborts it
+  if (signal?.aborted) throw signal.reason;
   const scheme = URL.parse(parts.url).protocol;
   if (!NETWORK_SCHEMES.has(scheme)) {
     throw new TypeError(`fetch failed: the ${scheme} scheme is not supported, only http: and https:`);
@@ -18,26 +18,31 @@ async function fetch(input, init = undefined) {
   const body = parts.body === null ? undefined
     : parts.body.bytes !== null ? parts.body.bytes
     : await consumeBody({ stream: parts.body.stream, bytes: null, consumed: false });
-  if (signal.aborted) throw signal.reason;
+  if (signal?.aborted) throw signal.reason;
   const [id, pending] = ops.fetchStart(parts.method, parts.url, parts.headers, body, parts.redirect);
-  const aborted = deferred();
-  const undo = addAbortAlgorithm(signal, () => {
-    ops.fetchAbort(id);
-    aborted.reject(signal.reason);
-  });
-  try {
-    const raw = await Promise.race([pending, aborted.promise]);
-    return responseFromParts({
-      status: raw.status,
-      statusText: raw.statusText,
-      headers: raw.headers,
-      url: raw.url,
-      redirected: raw.redirected,
-      body: NULL_BODY_STATUS.has(raw.status) ? null : raw.body,
+  let raw;
+  if (signal === null) {
+    raw = await pending;
+  } else {
+    const aborted = deferred();
+    const undo = need('events').addAbortAlgorithm(signal, () => {
+      ops.fetchAbort(id);
+      aborted.reject(signal.reason);
     });
-  } finally {
-    undo();
+    try {
+      raw = await Promise.race([pending, aborted.promise]);
+    } finally {
+      undo();
+    }
   }
+  return responseFromParts({
+    status: raw.status,
+    statusText: raw.statusText,
+    headers: raw.headers,
+    url: raw.url,
+    redirected: raw.redirected,
+    body: NULL_BODY_STATUS.has(raw.status) ? null : raw.body,
+  });
 }
 
 expose('fetch', fetch);

@@ -156,14 +156,19 @@ class Request {
     if (init.referrer !== undefined) s.referrer = String(init.referrer) === '' ? '' : 'about:client';
     if (init.keepalive !== undefined) s.keepalive = !!init.keepalive;
     if (init.headers !== undefined) s.headers = new Headers(init.headers);
-    const controller = new AbortController();
-    const parent = init.signal !== undefined ? init.signal : input instanceof Request ? input.signal : null;
+    // Without a parent signal, the request's own is made on first use
+    // (`signal`), so a Request alone does not load the events chunk. (An
+    // input Request without one has nothing that could abort it.)
+    const parent = init.signal !== undefined ? init.signal : input instanceof Request ? requestState(input).signal : null;
+    s.signal = null;
     if (parent) {
+      const { AbortController, AbortSignal, addAbortAlgorithm } = need('events');
       if (!(parent instanceof AbortSignal)) throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
+      const controller = new AbortController();
       if (parent.aborted) controller.abort(parent.reason);
       else addAbortAlgorithm(parent, () => controller.abort(parent.reason));
+      s.signal = controller.signal;
     }
-    s.signal = controller.signal;
     if (init.body !== undefined && init.body !== null) {
       if (s.method === 'GET' || s.method === 'HEAD') {
         throw new TypeError("Failed to construct 'Request': Request with GET/HEAD method cannot have body.");
@@ -194,11 +199,15 @@ class Request {
   get redirect() { return this.#s.redirect; }
   get integrity() { return this.#s.integrity; }
   get keepalive() { return this.#s.keepalive; }
-  get signal() { return this.#s.signal; }
+  get signal() {
+    const s = this.#s;
+    if (s.signal === null) s.signal = new (need('events').AbortController)().signal;
+    return s.signal;
+  }
   get duplex() { return 'half'; }
   clone() {
     const s = this.#s;
-    const copy = new Request(s.url, { method: s.method, headers: s.headers, signal: s.signal, redirect: s.redirect });
+    const copy = new Request(s.url, { method: s.method, headers: s.headers, signal: this.signal, redirect: s.redirect });
     copy.#s.body = cloneBody(s.body);
     return copy;
   }
@@ -281,7 +290,7 @@ function responseFromParts({ status, statusText = '', headers = [], url = '', re
   const r = new Response(null, { status: status < 200 ? 200 : status, statusText, headers });
   const s = responseState(r);
   Object.assign(s, { type: 'basic', url, redirected, status });
-  if (body !== null) s.body = newBody(isReadableStream(body) ? { stream: body, bytes: null } : { stream: null, bytes: body });
+  if (body !== null) s.body = newBody(isA(body, 'ReadableStream') ? { stream: body, bytes: null } : { stream: null, bytes: body });
   headersGuard(s.headers, 'immutable');
   return r;
 }
