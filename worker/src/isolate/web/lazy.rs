@@ -228,10 +228,15 @@ pub(crate) fn getter<'s>(
     let holder = args.holder();
     v8::tc_scope!(let tc, scope);
     let done = match chunk {
-        // Loaded but still lazy: the chunk did not define this name
-        // (cannot happen with a sound build); `undefined` rather than a
-        // loop.
-        Some(k) if is_loaded(tc, table, k) => return,
+        // Loaded but still lazy: the chunk did not define this name, as
+        // in a heap stored by a build whose chunks were cut differently.
+        // Every chunk then; if none defines it, `undefined` (not a loop).
+        Some(k) if is_loaded(tc, table, k) => {
+            if (0..CHUNKS.len()).all(|j| is_loaded(tc, table, j)) {
+                return;
+            }
+            (0..CHUNKS.len()).all(|j| load(tc, table, j))
+        }
         Some(k) => load(tc, table, k),
         None if tc.get_slot::<LoadedAll>().is_some() => return,
         None => load_all_for_old_table(tc, table),
