@@ -15,10 +15,11 @@
 //! that uses `fetch` loads core, encoding, url and fetch, not events,
 //! blob, streams, crypto, the console helpers or the rest.
 //!
-//! Invariant: a chunk's [`Chunk::deps`] come before it in [`CHUNKS`] and
-//! provide every name in its imports; `names` (the scratch run in
-//! `glue.rs`) runs the chunks in this order, so a missing import fails the
-//! build of the startup blob, and every test with it.
+//! Invariant: a chunk's [`Chunk::deps`] come before it in [`CHUNKS`] and,
+//! with their own dependencies, export every name in its imports (a unit
+//! test below checks both); `names` (the scratch run in `glue.rs`) runs
+//! every chunk's top level when the startup blob is built, so a chunk that
+//! throws there fails the build, and every test with it.
 
 use std::sync::OnceLock;
 
@@ -200,6 +201,37 @@ fn assemble(chunk: &Chunk) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names in a comma-separated list.
+    fn list(names: &str) -> impl Iterator<Item = &str> {
+        names.split(',').map(str::trim).filter(|n| !n.is_empty())
+    }
+
+    /// Chunk `k` and all it depends on.
+    fn closure(k: usize, out: &mut Vec<usize>) {
+        for &d in CHUNKS[k].deps {
+            closure(d, out);
+        }
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+
+    #[test]
+    fn every_import_is_exported_by_a_dependency() {
+        for (k, chunk) in CHUNKS.iter().enumerate() {
+            let mut deps = Vec::new();
+            closure(k, &mut deps);
+            for name in list(chunk.imports) {
+                let from: Vec<&str> = deps
+                    .iter()
+                    .filter(|&&d| d != k && list(CHUNKS[d].exports).any(|e| e == name))
+                    .map(|&d| CHUNKS[d].name)
+                    .collect();
+                assert_eq!(from.len(), 1, "{}: {name} exported by {from:?}", chunk.name);
+            }
+        }
+    }
 
     #[test]
     fn deps_come_first_and_names_are_unique() {
