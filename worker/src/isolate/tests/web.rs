@@ -142,6 +142,19 @@ pub(super) fn lazy_globals(engine: &mut Engine) {
         &Want::Json("\"function\""),
         &[],
     );
+    // DOMException's constants exist however the class is reached first:
+    // through an instance (made by atob, before the global is read) or the
+    // global.
+    let instance = "(() => { try { atob('*') } catch (e) {
+        return [e.name, e.INVALID_CHARACTER_ERR, Object.getPrototypeOf(e).constructor.SYNTAX_ERR] } })()";
+    check_case(
+        engine,
+        instance,
+        &Want::Json(r#"["InvalidCharacterError",5,12]"#),
+        &[],
+    );
+    let global = "[DOMException.ABORT_ERR, Object.keys(DOMException.prototype).length]";
+    check_case(engine, global, &Want::Json("[20,25]"), &[]);
     // A heap stored with some chunks loaded (core, url) and a name of an
     // unloaded one changed loads the rest after the restore, keeping the
     // change.

@@ -44,14 +44,15 @@ const ENCODING: usize = 2;
 const URL: usize = 3;
 
 /// The chunks, each after those it depends on.
-pub(super) const CHUNKS: [Chunk; 11] = [
+pub(super) const CHUNKS: [Chunk; 12] = [
     Chunk {
         name: "core",
         deps: &[],
         imports: "",
         exports: "AsyncIteratorPrototype, DOMException, brand, concatBytes, copyOf, deferred, \
-                  defineProperty, expose, freeze, global, isBufferSource, markHandled, need, \
-                  rejected, reportError, requireArgs, toUSV, viewOf",
+                  defineDOMExceptionConstants, defineProperty, expose, freeze, global, \
+                  isBufferSource, markHandled, need, rejected, reportError, requireArgs, toUSV, \
+                  viewOf",
         files: &[("util.js", include_str!("js/util.js"))],
     },
     Chunk {
@@ -148,6 +149,15 @@ pub(super) const CHUNKS: [Chunk; 11] = [
         imports: "defineProperty",
         exports: "",
         files: &[("console.js", include_str!("js/console.js"))],
+    },
+    // Appended, so the indexes of the chunks before stay those of heaps
+    // stored before.
+    Chunk {
+        name: "domexception",
+        deps: &[CORE],
+        imports: "DOMException, defineDOMExceptionConstants, expose",
+        exports: "",
+        files: &[("domexception.js", include_str!("js/domexception.js"))],
     },
 ];
 

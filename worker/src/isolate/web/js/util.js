@@ -102,6 +102,7 @@ class DOMException extends Error {
   #message;
   constructor(message = '', options = 'Error') {
     super();
+    defineDOMExceptionConstants();
     this.#message = String(message);
     if (options !== null && typeof options === 'object') {
       this.#name = 'name' in options ? String(options.name) : 'Error';
@@ -118,10 +119,14 @@ class DOMException extends Error {
 }
 brand(DOMException);
 // The legacy code constants, on the interface and its prototype (Web IDL:
-// enumerable, read-only). Written out as descriptors: deriving them from
-// the names at load time ran a regular expression 25 times in every
-// context. (Defining them is still a tenth of this chunk's first use.)
-{
+// enumerable, read-only), defined when the first DOMException is made or
+// the `DOMException` global is first read (the domexception chunk),
+// whichever comes first: no script can see them before. Defining these 50
+// read-only properties was a tenth of this chunk's first use.
+let domExceptionConstants = false;
+function defineDOMExceptionConstants() {
+  if (domExceptionConstants) return;
+  domExceptionConstants = true;
   const constants = {
     INDEX_SIZE_ERR: { value: 1, enumerable: true },
     DOMSTRING_SIZE_ERR: { value: 2, enumerable: true },
@@ -152,7 +157,6 @@ brand(DOMException);
   Object.defineProperties(DOMException, constants);
   Object.defineProperties(DOMException.prototype, constants);
 }
-expose('DOMException', DOMException);
 
 // `reportError(e)`: an error nobody can catch. It ends the run like an
 // uncaught exception (there is no window to dispatch an `error` event on).
