@@ -207,7 +207,7 @@ class Request {
   get duplex() { return 'half'; }
   clone() {
     const s = this.#s;
-    const copy = new Request(s.url, { method: s.method, headers: s.headers, signal: this.signal, redirect: s.redirect });
+    const copy = new Request(s.url, { method: s.method, headers: s.headers, signal: s.signal, redirect: s.redirect });
     copy.#s.body = cloneBody(s.body);
     return copy;
   }
