@@ -77,13 +77,14 @@ const EXERCISE_JS: &str = r#"(function () {
 
 /// Chunk `k`'s source as a V8 string that points at the static text.
 fn v8_source<'s>(tc: &Tc<'_, '_, 's, '_>, k: usize) -> Result<Local<'s, v8::String>, String> {
-    let text = chunks::source(k);
+    static ASCII: OnceLock<bool> = OnceLock::new();
     // An external one-byte string must be Latin-1; a UTF-8 glue would be
-    // read wrong, so refuse it loudly (also a unit test in `chunks.rs`).
-    if !text.is_ascii() {
+    // read wrong, so refuse it loudly (checked once per process; also a
+    // unit test in `chunks.rs`).
+    if !*ASCII.get_or_init(|| (0..CHUNKS.len()).all(|k| chunks::source(k).is_ascii())) {
         return Err("the web glue must be ASCII".into());
     }
-    v8::String::new_external_onebyte_static(tc, text.as_bytes())
+    v8::String::new_external_onebyte_static(tc, chunks::source(k).as_bytes())
         .ok_or_else(|| "glue too large".into())
 }
 
@@ -196,8 +197,7 @@ pub(super) fn names(names_js: &str) -> Result<Vec<String>, String> {
     v8::tc_scope!(let tc, scope);
     let helper = super::compile_fn(tc, names_js, "web-names.js")?;
     let ops = super::ops::object(tc);
-    let null = v8::null(tc).into();
-    let shared = v8::Object::with_prototype_and_properties(tc, null, &[], &[]);
+    let shared = super::lazy::new_shared(tc);
     let undefined = v8::undefined(tc).into();
     let mut out = Vec::with_capacity(CHUNKS.len());
     for (k, chunk) in CHUNKS.iter().enumerate() {

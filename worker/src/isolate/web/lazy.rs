@@ -112,8 +112,7 @@ pub(super) fn install(scope: &mut PinScope, names: &[Names]) -> Result<(), Strin
     let console = property(scope, global, "console")?;
     let console = Local::<v8::Object>::try_from(console).map_err(|_| "console is no object")?;
     let enqueue = property(scope, global, "queueMicrotask")?;
-    let null = v8::null(scope).into();
-    let shared = v8::Object::with_prototype_and_properties(scope, null, &[], &[]);
+    let shared = new_shared(scope);
     let per_chunk: Vec<Local<v8::Value>> = names
         .iter()
         .map(|n| {
@@ -165,6 +164,13 @@ pub(super) fn install(scope: &mut PinScope, names: &[Names]) -> Result<(), Strin
         }
     }
     Ok(())
+}
+
+/// A fresh `shared` object for the chunks of one context: no prototype,
+/// so a chunk's imports read only what other chunks put there.
+pub(super) fn new_shared<'s>(scope: &PinScope<'s, '_>) -> Local<'s, v8::Object> {
+    let null = v8::null(scope).into();
+    v8::Object::with_prototype_and_properties(scope, null, &[], &[])
 }
 
 /// An array of the names in `names`.
@@ -219,12 +225,16 @@ pub(crate) fn getter<'s>(
     let Some(table) = table(scope) else {
         return;
     };
-    let chunk = args
-        .data()
-        .uint32_value(scope)
-        .filter(|_| args.data().is_uint32() && table.length() == TABLE_LEN)
-        .map(|k| k as usize)
-        .filter(|&k| k < CHUNKS.len());
+    // The chunk's index, or `None` for an accessor of a heap stored before
+    // the glue came in chunks (no data, a four-entry table).
+    let data = args.data();
+    let chunk = match (data.is_uint32(), table.length() == TABLE_LEN) {
+        (true, true) => data
+            .uint32_value(scope)
+            .map(|k| k as usize)
+            .filter(|&k| k < CHUNKS.len()),
+        _ => None,
+    };
     let holder = args.holder();
     v8::tc_scope!(let tc, scope);
     let done = match chunk {
@@ -350,8 +360,7 @@ fn run_all(
     enqueue: Local<v8::Value>,
     names: Local<v8::Value>,
 ) -> bool {
-    let null = v8::null(tc).into();
-    let shared = v8::Object::with_prototype_and_properties(tc, null, &[], &[]).into();
+    let shared = new_shared(tc).into();
     let ops = ops::object(tc).into();
     (0..CHUNKS.len()).all(|k| run_chunk(tc, k, [ops, con, enqueue, shared, names]))
 }
