@@ -72,7 +72,7 @@ const EXERCISE_JS: &str = r#"(function () {
   new ReadableStream({ start(c) { c.enqueue(1); c.close(); } }).getReader().read();
   new URLPattern({ pathname: '/a/:id' }).exec('https://x.example/a/1');
   crypto.randomUUID(); crypto.getRandomValues(new Uint8Array(4));
-  void [performance.now(), navigator.userAgent, typeof console.table];
+  void [performance.now(), navigator.userAgent, typeof console.table, DOMException.ABORT_ERR];
 })"#;
 
 /// Chunk `k`'s source as a V8 string that points at the static text.
