@@ -5,11 +5,11 @@
 //! was most of the cost of that first use (docs/performance.md), so once
 //! per worker process, before the seal and after the startup blob exists,
 //! [`produce_code_caches`] loads the glue in a throw-away isolate made
-//! from that blob, exercises the classes scripts use most (`EXERCISE_JS`:
+//! from that blob, exercises the classes scripts use most (`EXERCISE`:
 //! URL, Headers, Request, Response, bodies, encodings, fetch up to the
-//! host call, and something of every chunk) so that their lazily compiled
-//! functions have bytecode too, and serialises each chunk's script as a V8
-//! code cache. [`compile`] consumes the chunk's cache in each context. V8
+//! host call, and something of every chunk; each snippet in a context of
+//! its own) so that their lazily compiled functions have bytecode too, and
+//! serialises each chunk's script as a V8 code cache. [`compile`] consumes the chunk's cache in each context. V8
 //! checks it (its version and flags, the source's length, a sane header)
 //! and, when it does not fit, compiles from source as if there were none;
 //! either way is counted ([`cache_stats`]), so a test can tell the caches
@@ -33,47 +33,57 @@ const GLUE_NAME: &str = "web-glue.js";
 
 /// Run in the scratch isolate, whose globals are the lazy properties of
 /// the blob, so that every chunk loads and the functions a typical script
-/// reaches are compiled when the code caches are taken. Must not throw
-/// (tested); `fetch` rejects at the host call, there is no host.
-const EXERCISE_JS: &str = r#"(function () {
-  const u = new URL('/p/a?q=1&r=two#h', 'https://user:pw@example.com:8080');
-  u.searchParams.append('s', 'x y');
-  void [u.href, u.origin, u.pathname, u.search, u.hash, u.host, String(u), JSON.stringify(u)];
-  void URL.canParse('x:'), URL.parse('https://a.example/');
-  const q = new URLSearchParams('a=1&b=2+3');
-  q.set('c', 'd'); q.get('a'); q.getAll('b'); q.has('c'); q.sort(); void [...q, String(q)];
-  const h = new Headers({ 'content-type': 'text/plain', 'x-a': '1' });
-  h.set('x-b', '2'); h.append('x-a', '3'); h.get('x-a'); h.has('x'); h.delete('x-b');
-  void [...h, [...h.keys()], [...h.entries()]];
-  h.forEach(() => {});
-  const signal = new AbortController().signal;
-  const req = new Request('https://example.com/x?y=1', { method: 'POST', headers: h, body: 'data', signal });
-  void [req.url, req.method, req.headers.get('content-type'), req.signal.aborted, req.redirect];
-  req.clone().text();
-  new Request(req).arrayBuffer();
-  const res = new Response('{"a":1}', { status: 201, statusText: 'Created', headers: { 'content-type': 'application/json' } });
-  void [res.status, res.ok, res.statusText, res.headers.get('content-type'), res.bodyUsed, res.url, res.type];
-  res.clone().text();
-  res.json();
-  Response.json({ a: 1 }).text();
-  new Response(new Uint8Array([1, 2])).arrayBuffer();
-  new Response(new Uint8Array([1])).bytes();
-  new Response(null, { status: 204 }).text();
-  Response.error(); Response.redirect('https://example.com/', 302);
-  new TextEncoder().encode('x\u00e9'); new TextEncoder().encodeInto('x', new Uint8Array(4));
-  new TextDecoder().decode(new Uint8Array([104, 105]));
-  btoa('xy'); atob('eHk=');
-  const ac = new AbortController(); ac.signal.addEventListener('abort', () => {}); ac.abort();
-  fetch('https://example.com/', { headers: { accept: 'text/plain' } }).catch(() => {});
-  fetch(new Request('https://example.com/', { method: 'PUT', body: 'b' })).catch(() => {});
-  new Blob(['x', new Uint8Array([1])], { type: 'text/plain' }).text();
-  structuredClone({ a: [1, new Map([[1, 2]])] });
-  new Response('s').body.getReader().read();
-  new ReadableStream({ start(c) { c.enqueue(1); c.close(); } }).getReader().read();
-  new URLPattern({ pathname: '/a/:id' }).exec('https://x.example/a/1');
-  crypto.randomUUID(); crypto.getRandomValues(new Uint8Array(4));
-  void [performance.now(), navigator.userAgent, typeof console.table, DOMException.ABORT_ERR];
-})"#;
+/// reaches are compiled when the code caches are taken: the classes
+/// scripts use most (URL, Headers, Request, Response, bodies, encodings,
+/// fetch up to the host call) and something of every chunk. Each snippet
+/// runs in a fresh context of its own. V8 records on a function's
+/// `SharedFunctionInfo` that it tiered up once its feedback budget ran
+/// out, and the code cache keeps that record, so a function called often
+/// in one long exercise would get a feedback vector and a Sparkplug
+/// compilation at its first call in every run (0.9 M instructions of the
+/// fetch path's first use); a fresh context per snippet gives every
+/// function the few calls one use makes. None may throw (tested);
+/// `fetch` rejects at the host call, there is no host.
+const EXERCISE: &[&str] = &[
+    "const u = new URL('/p/a?q=1&r=two#h', 'https://user:pw@example.com:8080');
+     u.searchParams.append('s', 'x y');
+     void [u.href, u.origin, u.pathname, u.search, u.hash, u.host, String(u), JSON.stringify(u)];",
+    "void URL.canParse('x:'), URL.parse('https://a.example/');",
+    "const q = new URLSearchParams('a=1&b=2+3');
+     q.set('c', 'd'); q.get('a'); q.getAll('b'); q.has('c'); q.sort(); void [...q, String(q)];",
+    "const h = new Headers({ 'content-type': 'text/plain', 'x-a': '1' });
+     h.set('x-b', '2'); h.append('x-a', '3'); h.get('x-a'); h.has('x'); h.delete('x-b');
+     void [...h, [...h.keys()], [...h.entries()]];
+     h.forEach(() => {});",
+    "const signal = new AbortController().signal;
+     const req = new Request('https://example.com/x?y=1',
+       { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'data', signal });
+     void [req.url, req.method, req.headers.get('content-type'), req.signal.aborted, req.redirect];",
+    "new Request('https://example.com/x', { method: 'POST', body: 'data' }).clone().text();",
+    "new Request(new Request('https://example.com/x', { method: 'PUT', body: 'd' })).arrayBuffer();",
+    "const res = new Response('{\"a\":1}',
+       { status: 201, statusText: 'Created', headers: { 'content-type': 'application/json' } });
+     void [res.status, res.ok, res.statusText, res.headers.get('content-type'), res.bodyUsed, res.url, res.type];
+     res.clone().text();
+     res.json();",
+    "Response.json({ a: 1 }).text();",
+    "new Response(new Uint8Array([1, 2])).arrayBuffer();",
+    "new Response(new Uint8Array([1])).bytes();",
+    "new Response(null, { status: 204 }).text();",
+    "Response.error(); Response.redirect('https://example.com/', 302);",
+    "new TextEncoder().encode('x\\u00e9'); new TextEncoder().encodeInto('x', new Uint8Array(4));",
+    "new TextDecoder().decode(new Uint8Array([104, 105])); btoa('xy'); atob('eHk=');",
+    "const ac = new AbortController(); ac.signal.addEventListener('abort', () => {}); ac.abort();",
+    "fetch('https://example.com/', { headers: { accept: 'text/plain' } }).catch(() => {});",
+    "fetch(new Request('https://example.com/', { method: 'PUT', body: 'b' })).catch(() => {});",
+    "new Blob(['x', new Uint8Array([1])], { type: 'text/plain' }).text();",
+    "structuredClone({ a: [1, new Map([[1, 2]])] });",
+    "new Response('s').body.getReader().read();",
+    "new ReadableStream({ start(c) { c.enqueue(1); c.close(); } }).getReader().read();",
+    "new URLPattern({ pathname: '/a/:id' }).exec('https://x.example/a/1');",
+    "crypto.randomUUID(); crypto.getRandomValues(new Uint8Array(4));",
+    "void [performance.now(), navigator.userAgent, typeof console.table, DOMException.ABORT_ERR];",
+];
 
 /// Chunk `k`'s source as a V8 string that points at the static text.
 fn v8_source<'s>(tc: &Tc<'_, '_, 's, '_>, k: usize) -> Result<Local<'s, v8::String>, String> {
@@ -135,6 +145,16 @@ pub(super) fn compile<'s>(
     k: usize,
     cache: Option<&[u8]>,
 ) -> Result<Local<'s, v8::Function>, String> {
+    // The producer compiles each chunk once and binds that script in each
+    // of its contexts, so that one script collects what every snippet of
+    // the exercise compiled.
+    let made = tc
+        .get_slot::<Producer>()
+        .and_then(|p| p.0[k].clone())
+        .map(|unbound| Local::new(tc, unbound).bind_to_current_context(tc));
+    if let Some(script) = made {
+        return run_chunk(tc, script);
+    }
     let code = v8_source(tc, k)?;
     let origin = script_origin(tc, GLUE_NAME, SourceKind::Script).ok_or("origin")?;
     let script = match cache {
@@ -172,6 +192,14 @@ pub(super) fn compile<'s>(
             producer.0[k] = Some(unbound);
         }
     }
+    run_chunk(tc, script)
+}
+
+/// Runs a chunk's script, which evaluates to the chunk's function.
+fn run_chunk<'s>(
+    tc: &mut Tc<'_, '_, 's, '_>,
+    script: Local<'s, v8::Script>,
+) -> Result<Local<'s, v8::Function>, String> {
     let Some(value) = script.run(tc) else {
         return Err(super::failed(tc));
     };
@@ -212,11 +240,11 @@ pub(super) fn names(names_js: &str) -> Result<Vec<String>, String> {
 
 /// Builds the chunks' code caches in a throw-away isolate made from `blob`
 /// (V8 accepts a code cache only in isolates whose read-only heap matches
-/// the one it was made in): `EXERCISE_JS` touches the lazy globals, which
-/// compiles the chunks through the normal path, and reaches the functions
-/// scripts use most; then each chunk's script, with every function
-/// compiled so far, is serialised (empty for a chunk the exercise did not
-/// load).
+/// the one it was made in): each snippet of `EXERCISE` runs in a fresh
+/// context and touches lazy globals, which loads the chunks through the
+/// normal path, and reaches the functions scripts use most; then each
+/// chunk's script, with every function compiled so far, is serialised
+/// (empty for a chunk the exercise did not load).
 pub(super) fn produce_code_caches(blob: &'static [u8]) -> Result<Vec<Vec<u8>>, String> {
     let refs = super::super::bindings::external_references();
     let params = v8::CreateParams::default()
@@ -227,15 +255,22 @@ pub(super) fn produce_code_caches(blob: &'static [u8]) -> Result<Vec<Vec<u8>>, S
     isolate.set_slot(Producer(vec![None; CHUNKS.len()]));
     {
         v8::scope!(let scope, &mut isolate);
+        for snippet in EXERCISE {
+            v8::scope!(let scope, scope);
+            let context = v8::Context::new(scope, Default::default());
+            let scope = &mut v8::ContextScope::new(scope, context);
+            v8::tc_scope!(let tc, scope);
+            let code = format!("(function () {{ {snippet} }})");
+            let exercise = super::compile_fn(tc, &code, "web-exercise.js")?;
+            let undefined = v8::undefined(tc).into();
+            if exercise.call(tc, undefined, &[]).is_none() {
+                return Err(format!("web glue exercise {snippet:?}: {}", super::failed(tc)));
+            }
+            tc.perform_microtask_checkpoint();
+        }
         let context = v8::Context::new(scope, Default::default());
         let scope = &mut v8::ContextScope::new(scope, context);
         v8::tc_scope!(let tc, scope);
-        let exercise = super::compile_fn(tc, EXERCISE_JS, "web-exercise.js")?;
-        let undefined = v8::undefined(tc).into();
-        if exercise.call(tc, undefined, &[]).is_none() {
-            return Err(format!("web glue exercise: {}", super::failed(tc)));
-        }
-        tc.perform_microtask_checkpoint();
         let scripts = tc
             .get_slot_mut::<Producer>()
             .map(|p| std::mem::take(&mut p.0))
