@@ -24,19 +24,19 @@ pub(super) fn glue_code_cache(engine: &mut Engine) {
         (
             "new Response('x').status",
             "200",
-            4,
-            "Response loads core, encoding, url and fetch",
+            2,
+            "Response loads core and fetch (not url or encoding)",
         ),
         (
             "new Response('x').body.locked",
             "false",
-            6,
+            4,
             "a body stream adds events and streams",
         ),
         (
             "new Request('http://a/').signal.aborted",
             "false",
-            5,
+            3,
             "a Request's signal adds events",
         ),
     ] {

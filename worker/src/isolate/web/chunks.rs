@@ -12,8 +12,9 @@
 //! it. Names needed only when a function runs (the streams a body makes on
 //! demand, a Blob, a Request's own AbortSignal) are reached with
 //! `need('streams')` instead, which loads that chunk then. So a script
-//! that uses `fetch` loads core, encoding, url and fetch, not events,
-//! blob, streams, crypto, the console helpers or the rest.
+//! that uses `fetch` loads core and fetch (which parses URLs and UTF-8
+//! with the ops directly), not url, encoding, events, blob, streams,
+//! crypto, the console helpers or the rest.
 //!
 //! Invariant: a chunk's [`Chunk::deps`] come before it in [`CHUNKS`] and,
 //! with their own dependencies, export every name in its imports (a unit
@@ -41,7 +42,6 @@ pub(super) struct Chunk {
 const CORE: usize = 0;
 const EVENTS: usize = 1;
 const ENCODING: usize = 2;
-const URL: usize = 3;
 
 /// The chunks, each after those it depends on.
 pub(super) const CHUNKS: [Chunk; 12] = [
@@ -52,7 +52,8 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         exports: "AsyncIteratorPrototype, DOMException, brand, concatBytes, copyOf, deferred, \
                   defineDOMExceptionConstants, defineProperty, expose, freeze, global, \
                   isBufferSource, markHandled, need, rejected, reportError, requireArgs, toUSV, \
-                  viewOf",
+                  utf8Decode, utf8Encode, viewOf, HREF, ORIGIN, PROTOCOL, USERNAME, PASSWORD, \
+                  HOST, HOSTNAME, PORT, PATHNAME, SEARCH, HASH",
         files: &[("util.js", include_str!("js/util.js"))],
     },
     Chunk {
@@ -68,14 +69,16 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     Chunk {
         name: "encoding",
         deps: &[CORE],
-        imports: "DOMException, brand, concatBytes, expose, need, requireArgs, toUSV, viewOf",
-        exports: "TextDecoder, atob, btoa, utf8Encode",
+        imports: "DOMException, brand, concatBytes, expose, need, requireArgs, toUSV, utf8Encode, \
+                  viewOf",
+        exports: "TextDecoder, atob, btoa",
         files: &[("encoding.js", include_str!("js/encoding.js"))],
     },
     Chunk {
         name: "url",
         deps: &[CORE],
-        imports: "brand, expose, requireArgs, toUSV",
+        imports: "brand, expose, requireArgs, toUSV, HREF, ORIGIN, PROTOCOL, USERNAME, PASSWORD, \
+                  HOST, HOSTNAME, PORT, PATHNAME, SEARCH, HASH",
         exports: "URL, URLSearchParams",
         files: &[("url.js", include_str!("js/url.js"))],
     },
@@ -96,9 +99,10 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "fetch",
-        deps: &[CORE, ENCODING, URL],
+        deps: &[CORE],
         imports: "brand, concatBytes, copyOf, deferred, defineProperty, expose, isBufferSource, \
-                  need, rejected, requireArgs, TextDecoder, utf8Encode, URL, URLSearchParams",
+                  need, rejected, requireArgs, toUSV, utf8Decode, utf8Encode, HREF, USERNAME, \
+                  PASSWORD",
         exports: "",
         files: &[
             ("body.js", include_str!("js/body.js")),

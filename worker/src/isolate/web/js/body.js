@@ -15,7 +15,7 @@ function extractBody(init) {
     return { stream: init, bytes: null, type: null };
   }
   if (typeof init === 'string') return { stream: null, bytes: utf8Encode(init), type: 'text/plain;charset=UTF-8' };
-  if (init instanceof URLSearchParams) {
+  if (isA(init, 'URLSearchParams')) {
     return { stream: null, bytes: utf8Encode(init.toString()), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
   }
   if (isA(init, 'Blob')) return { stream: null, bytes: shared.blobBytes(init), type: init.type || null };
@@ -101,7 +101,7 @@ function bodyMixin(cls, state) {
     get bodyUsed() { return bodyUsed(state(this).body); },
     arrayBuffer() { return consumeBody(state(this).body).then((u) => (u.byteOffset === 0 && u.byteLength === u.buffer.byteLength ? u.buffer : u.slice().buffer)); },
     bytes() { return consumeBody(state(this).body).then((u) => u.slice()); },
-    text() { return consumeBody(state(this).body).then((u) => new TextDecoder().decode(u)); },
+    text() { return consumeBody(state(this).body).then(utf8Decode); },
     json() { return this.text().then((t) => JSON.parse(t)); },
     blob() {
       const type = state(this).headers.get('content-type') ?? '';
@@ -114,7 +114,7 @@ function bodyMixin(cls, state) {
         if (essence === 'multipart/form-data') return multipartDecode(u, type);
         if (essence === 'application/x-www-form-urlencoded') {
           const fd = new (need('blob').FormData)();
-          for (const [n, v] of new URLSearchParams(new TextDecoder().decode(u))) fd.append(n, v);
+          for (const [n, v] of new (need('url').URLSearchParams)(utf8Decode(u))) fd.append(n, v);
           return fd;
         }
         throw new TypeError(`Could not parse content as FormData (content-type ${type || 'missing'})`);
@@ -162,14 +162,13 @@ function multipartDecode(bytes, type) {
   const fd = new (need('blob').FormData)();
   let at = indexOfBytes(bytes, delim, 0);
   if (at < 0) throw new TypeError('multipart body has no boundary');
-  const dec = new TextDecoder();
   for (;;) {
     at += delim.length;
     if (bytes[at] === 0x2d && bytes[at + 1] === 0x2d) return fd; // "--": the end
     if (bytes[at] === 0x0d && bytes[at + 1] === 0x0a) at += 2;
     const headEnd = indexOfBytes(bytes, crlf2, at);
     if (headEnd < 0) throw new TypeError('malformed multipart part');
-    const head = dec.decode(bytes.subarray(at, headEnd));
+    const head = utf8Decode(bytes.subarray(at, headEnd));
     const next = indexOfBytes(bytes, delim, headEnd + 4);
     if (next < 0) throw new TypeError('multipart body is truncated');
     let end = next;
@@ -187,7 +186,7 @@ function multipartDecode(bytes, type) {
     if (filename !== undefined) {
       fd.append(name, new shared.File([content], filename, { type: headers.get('content-type') ?? '' }));
     } else {
-      fd.append(name, dec.decode(content));
+      fd.append(name, utf8Decode(content));
     }
     at = next;
   }

@@ -1,13 +1,6 @@
 // TextEncoder, TextDecoder (every WHATWG encoding via encoding_rs), their
 // stream forms, atob and btoa.
 
-function utf8Encode(input) {
-  const s = toUSV(input);
-  const out = new Uint8Array(ops.utf8Length(s));
-  ops.encodeInto(s, out);
-  return out;
-}
-
 class TextEncoder {
   get encoding() { return 'utf-8'; }
   encode(input = '') { return utf8Encode(input); }

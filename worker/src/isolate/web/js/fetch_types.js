@@ -138,13 +138,13 @@ class Request {
         throw new TypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
       }
     } else {
-      const parsed = URL.parse(String(input));
-      if (parsed === null) throw new TypeError(`Failed to construct 'Request': Invalid URL ${String(input)}`);
-      if (parsed.username || parsed.password) {
+      const parsed = ops.urlParse(toUSV(input), undefined);
+      if (parsed === undefined) throw new TypeError(`Failed to construct 'Request': Invalid URL ${String(input)}`);
+      if (parsed[USERNAME] || parsed[PASSWORD]) {
         throw new TypeError("Failed to construct 'Request': Request cannot be constructed from a URL that includes credentials");
       }
       s = {
-        method: 'GET', url: parsed.href, headers: new Headers(), body: null, redirect: 'follow',
+        method: 'GET', url: parsed[HREF], headers: new Headers(), body: null, redirect: 'follow',
         mode: 'cors', credentials: 'same-origin', cache: 'default', referrer: 'about:client',
         referrerPolicy: '', integrity: '', keepalive: false, signal: null, duplex: 'half',
       };
@@ -250,12 +250,12 @@ class Response {
     return r;
   }
   static redirect(url, status = 302) {
-    const parsed = URL.parse(String(url));
-    if (parsed === null) throw new TypeError(`Failed to execute 'redirect' on 'Response': Invalid URL ${url}`);
+    const parsed = ops.urlParse(toUSV(url), undefined);
+    if (parsed === undefined) throw new TypeError(`Failed to execute 'redirect' on 'Response': Invalid URL ${url}`);
     status = Number(status);
     if (!REDIRECT_STATUS.has(status)) throw new RangeError(`Failed to execute 'redirect' on 'Response': Invalid status code ${status}`);
     const r = new Response(null, { status });
-    r.#s.headers.set('location', parsed.href);
+    r.#s.headers.set('location', parsed[HREF]);
     headersGuard(r.#s.headers, 'immutable');
     return r;
   }

@@ -4,8 +4,6 @@
 let urlUpdateFromParams; // (url) after its searchParams changed
 let paramsAttach; // (params, url, query) links params to a URL
 
-const HREF = 0, ORIGIN = 1, PROTOCOL = 2, USERNAME = 3, PASSWORD = 4, HOST = 5, HOSTNAME = 6,
-  PORT = 7, PATHNAME = 8, SEARCH = 9, HASH = 10;
 
 class URL {
   #parts;

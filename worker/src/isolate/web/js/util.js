@@ -88,6 +88,26 @@ function concatBytes(chunks, total) {
 
 const toUSV = (s) => String(s).toWellFormed();
 
+function utf8Encode(input) {
+  const s = toUSV(input);
+  const out = new Uint8Array(ops.utf8Length(s));
+  ops.encodeInto(s, out);
+  return out;
+}
+
+// The Encoding Standard's "UTF-8 decode" (a leading BOM is dropped), for
+// bodies; TextDecoder is the encoding chunk's.
+function utf8Decode(bytes) {
+  const text = ops.decode('utf-8', bytes, false, false)[0];
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+// Indexes of the parts `ops.urlParse` returns (`components` in
+// url_ops.rs), shared by URL and by fetch, which parses URLs without
+// loading the URL class.
+const HREF = 0, ORIGIN = 1, PROTOCOL = 2, USERNAME = 3, PASSWORD = 4, HOST = 5, HOSTNAME = 6,
+  PORT = 7, PATHNAME = 8, SEARCH = 9, HASH = 10;
+
 const DOM_CODES = {
   IndexSizeError: 1, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
   NoModificationAllowedError: 7, NotFoundError: 8, NotSupportedError: 9, InUseAttributeError: 10,
