@@ -28,6 +28,9 @@ use std::sync::OnceLock;
 pub(super) struct Chunk {
     /// Its name, as `need` and `ops.need` spell it.
     pub name: &'static str,
+    /// The native ops its files call (`ops.rs`); its `ops` argument has
+    /// these and no others.
+    pub ops: &'static str,
     /// Indexes in [`CHUNKS`] of the chunks loaded before it.
     pub deps: &'static [usize],
     /// Names it takes from `shared`.
@@ -47,6 +50,7 @@ const ENCODING: usize = 2;
 pub(super) const CHUNKS: [Chunk; 12] = [
     Chunk {
         name: "core",
+        ops: "decode, encodeInto, need, utf8Length",
         deps: &[],
         imports: "",
         exports: "AsyncIteratorPrototype, DOMException, brand, concatBytes, copyOf, deferred, \
@@ -58,6 +62,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "events",
+        ops: "now, weakTimer",
         deps: &[CORE],
         imports: "DOMException, brand, defineProperty, expose, reportError, requireArgs",
         exports: "AbortController, AbortSignal, EventTarget, addAbortAlgorithm",
@@ -68,6 +73,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "encoding",
+        ops: "atob, btoa, decode, encodeInto, encodingName",
         deps: &[CORE],
         imports: "DOMException, brand, concatBytes, expose, need, requireArgs, toUSV, utf8Encode, \
                   viewOf",
@@ -76,6 +82,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "url",
+        ops: "formParse, formSerialize, urlParse, urlSet",
         deps: &[CORE],
         imports: "brand, expose, requireArgs, toUSV, HREF, ORIGIN, PROTOCOL, USERNAME, PASSWORD, \
                   HOST, HOSTNAME, PORT, PATHNAME, SEARCH, HASH",
@@ -84,6 +91,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "urlpattern",
+        ops: "urlPatternExec, urlPatternParse",
         deps: &[CORE],
         imports: "brand, expose",
         exports: "",
@@ -91,6 +99,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "blob",
+        ops: "",
         deps: &[CORE, ENCODING],
         imports: "brand, concatBytes, copyOf, expose, isBufferSource, need, requireArgs, toUSV, \
                   TextDecoder, utf8Encode",
@@ -99,6 +108,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "fetch",
+        ops: "fetchAbort, fetchStart, urlParse, uuid",
         deps: &[CORE],
         imports: "brand, concatBytes, copyOf, deferred, defineProperty, expose, isBufferSource, \
                   need, rejected, requireArgs, toUSV, utf8Decode, utf8Encode, HREF, USERNAME, \
@@ -112,6 +122,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "streams",
+        ops: "",
         deps: &[CORE, EVENTS],
         imports: "AsyncIteratorPrototype, brand, deferred, expose, markHandled, rejected, \
                   requireArgs, AbortController, AbortSignal, addAbortAlgorithm",
@@ -133,6 +144,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "crypto",
+        ops: "aesGcm, digest, hmac, hmacVerify, randomFill, uuid",
         deps: &[CORE, ENCODING],
         imports: "DOMException, brand, copyOf, defineProperty, expose, freeze, global, rejected, \
                   requireArgs, atob, btoa",
@@ -141,6 +153,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "misc",
+        ops: "clone, codecClose, codecNew, codecPush, now, timeOrigin",
         deps: &[CORE, EVENTS],
         imports: "DOMException, brand, defineProperty, expose, global, need, requireArgs, \
                   viewOf, EventTarget",
@@ -149,6 +162,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "console",
+        ops: "format, group, inspect, now, print, timeOrigin",
         deps: &[CORE],
         imports: "defineProperty",
         exports: "",
@@ -158,6 +172,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     // stored before.
     Chunk {
         name: "domexception",
+        ops: "",
         deps: &[CORE],
         imports: "DOMException, defineDOMExceptionConstants, expose",
         exports: "",
@@ -168,6 +183,11 @@ pub(super) const CHUNKS: [Chunk; 12] = [
 /// The index of the chunk called `name`.
 pub(crate) fn index(name: &str) -> Option<usize> {
     CHUNKS.iter().position(|c| c.name == name)
+}
+
+/// The names in one of a chunk's comma-separated lists.
+pub(super) fn list(names: &str) -> impl Iterator<Item = &str> {
+    names.split(',').map(str::trim).filter(|n| !n.is_empty())
 }
 
 /// Chunk `k`'s source, assembled once per process (ASCII: it becomes an
@@ -198,12 +218,7 @@ fn assemble(chunk: &Chunk) -> String {
         source.push_str(text);
         source.push('\n');
     }
-    for name in chunk
-        .exports
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
+    for name in list(chunk.exports) {
         source.push_str(&format!("shared.{name} = {name};\n"));
     }
     source.push_str(&format!("shared['#{}'] = true;\n", chunk.name));
@@ -215,11 +230,6 @@ fn assemble(chunk: &Chunk) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The names in a comma-separated list.
-    fn list(names: &str) -> impl Iterator<Item = &str> {
-        names.split(',').map(str::trim).filter(|n| !n.is_empty())
-    }
 
     /// Chunk `k` and all it depends on.
     fn closure(k: usize, out: &mut Vec<usize>) {
@@ -243,6 +253,48 @@ mod tests {
                     .map(|&d| CHUNKS[d].name)
                     .collect();
                 assert_eq!(from.len(), 1, "{}: {name} exported by {from:?}", chunk.name);
+            }
+        }
+    }
+
+    /// The op names `ops.NAME` in JavaScript `text`, comments left out.
+    fn ops_called(text: &str) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let code = match line.trim_start() {
+                l if l.starts_with("//") => continue,
+                _ => line.split(" // ").next().unwrap_or(line),
+            };
+            for (at, _) in code.match_indices("ops.") {
+                let before = code[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || "_$.".contains(c)) {
+                    continue;
+                }
+                let name: String = code[at + 4..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                out.insert(name);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn each_chunk_lists_exactly_the_ops_it_calls() {
+        let known: Vec<&str> = crate::isolate::web::ops::table()
+            .into_iter()
+            .chain(crate::isolate::web::ops::later())
+            .map(|(name, _)| name)
+            .collect();
+        for chunk in &CHUNKS {
+            let called: std::collections::BTreeSet<String> =
+                chunk.files.iter().flat_map(|(_, text)| ops_called(text)).collect();
+            let listed: std::collections::BTreeSet<String> =
+                list(chunk.ops).map(str::to_string).collect();
+            assert_eq!(called, listed, "{}: ops called and listed", chunk.name);
+            for name in &listed {
+                assert!(known.contains(&name.as_str()), "{}: no op {name}", chunk.name);
             }
         }
     }

@@ -224,12 +224,12 @@ pub(super) fn names(names_js: &str) -> Result<Vec<String>, String> {
     super::super::bindings::install(scope);
     v8::tc_scope!(let tc, scope);
     let helper = super::compile_fn(tc, names_js, "web-names.js")?;
-    let ops = super::ops::object(tc);
     let shared = super::lazy::new_shared(tc);
     let undefined = v8::undefined(tc).into();
     let mut out = Vec::with_capacity(CHUNKS.len());
     for (k, chunk) in CHUNKS.iter().enumerate() {
         let glue = compile(tc, k, None)?;
+        let ops = super::ops::for_chunk(tc, k);
         match helper.call(tc, undefined, &[glue.into(), ops.into(), shared.into()]) {
             Some(value) => out.push(value.to_rust_string_lossy(tc)),
             None => return Err(format!("chunk {}: {}", chunk.name, super::failed(tc))),
@@ -295,10 +295,10 @@ pub(super) fn produce_code_caches(blob: &'static [u8]) -> Result<Vec<Vec<u8>>, S
 /// runs them and returns `new URL('/a?b=1', 'http://h.example/').href`.
 #[cfg(test)]
 pub(crate) fn url_href_with_cache(cache: &[u8]) -> Result<String, String> {
-    const USE_GLUE: &str = r#"(function (core, url, ops) {
+    const USE_GLUE: &str = r#"(function (core, url, coreOps, urlOps) {
       const shared = Object.create(null);
-      core(ops, globalThis.console, globalThis.queueMicrotask, shared);
-      url(ops, globalThis.console, globalThis.queueMicrotask, shared);
+      core(coreOps, globalThis.console, globalThis.queueMicrotask, shared);
+      url(urlOps, globalThis.console, globalThis.queueMicrotask, shared);
       return new shared.URL('/a?b=1', 'http://h.example/').href;
     })"#;
     let blob = super::startup_blob(None).0.ok_or("no startup blob")?;
@@ -311,12 +311,14 @@ pub(crate) fn url_href_with_cache(cache: &[u8]) -> Result<String, String> {
     let context = v8::Context::new(scope, Default::default());
     let scope = &mut v8::ContextScope::new(scope, context);
     v8::tc_scope!(let tc, scope);
+    let k = chunks::index("url").ok_or("no url chunk")?;
     let core = compile(tc, 0, code_cache(0))?;
-    let url = compile(tc, chunks::index("url").ok_or("no url chunk")?, Some(cache))?;
+    let url = compile(tc, k, Some(cache))?;
     let helper = super::compile_fn(tc, USE_GLUE, "use-glue.js")?;
-    let ops = super::ops::object(tc);
+    let (core_ops, url_ops) = (super::ops::for_chunk(tc, 0), super::ops::for_chunk(tc, k));
     let undefined = v8::undefined(tc).into();
-    match helper.call(tc, undefined, &[core.into(), url.into(), ops.into()]) {
+    let args = [core.into(), url.into(), core_ops.into(), url_ops.into()];
+    match helper.call(tc, undefined, &args) {
         Some(value) => Ok(value.to_rust_string_lossy(tc)),
         None => Err(super::failed(tc)),
     }

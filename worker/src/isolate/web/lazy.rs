@@ -7,16 +7,16 @@
 //! whose getter is [`getter`], whose data is the chunk's index (a small
 //! integer), and whose setter is V8's own (a write turns it into a plain
 //! data property, as for any global). The loader's inputs (the original
-//! `console` and `queueMicrotask`, the chunks' `shared` object, the ops
-//! object once made, each chunk's two lists of names) are one small array
+//! `console` and `queueMicrotask`, the chunks' `shared` object, each
+//! chunk's two lists of names) are one small array
 //! in the context's embedder data. So a fresh context deserialises a few
 //! dozen `AccessorInfo`s and a few arrays, and not the glue, its closures
 //! or its op functions: it costs what a context without the web globals
 //! costs.
 //!
 //! The first read of a name calls [`load`] for its chunk: it loads the
-//! chunk's dependencies first, makes the ops object (once per context),
-//! compiles the chunk (from its code cache, `glue.rs`) and runs it; its
+//! chunk's dependencies first, makes the chunk's ops object (its own ops
+//! only, `ops::for_chunk`), compiles the chunk (from its code cache, `glue.rs`) and runs it; its
 //! first lines (`PROLOGUE_JS`) note the chunk's names a script has already
 //! replaced, deleted or redefined, its files define the real properties,
 //! and its last lines (`EPILOGUE_JS`) put the script's choices back. While
@@ -89,12 +89,13 @@ pub(super) const EPILOGUE_JS: &str = r#"for (const [holder, name, d] of lazyChan
 /// `Private::for_api` keys again in a heap restored by another process.)
 const TABLE_SLOT: i32 = 0;
 
-/// The table's entries: `[console, queueMicrotask, shared, ops or
-/// undefined, [[global names, console names] per chunk]]`.
+/// The table's entries: `[console, queueMicrotask, shared, unused,
+/// [[global names, console names] per chunk]]`. (Entry 3 held the one ops
+/// object of a context when all chunks shared it; each chunk now gets its
+/// own, and the entry stays so that stored tables keep their layout.)
 const CON: u32 = 0;
 const ENQUEUE: u32 = 1;
 const SHARED: u32 = 2;
-const OPS: u32 = 3;
 const CHUNK_NAMES: u32 = 4;
 const TABLE_LEN: u32 = 5;
 
@@ -307,28 +308,21 @@ fn load(tc: &mut super::Tc, table: Local<v8::Array>, k: usize) -> bool {
     else {
         return false;
     };
-    let ops = match table.get_index(tc, OPS).filter(|o| o.is_object()) {
-        Some(ops) => ops,
-        None => {
-            let ops: Local<v8::Value> = ops::object(tc).into();
-            table.set_index(tc, OPS, ops);
-            ops
-        }
-    };
-    run_chunk(tc, k, [ops, con, enqueue, shared.into(), names])
+    run_chunk(tc, k, [con, enqueue, shared.into(), names])
 }
 
-/// Compiles chunk `k` and calls it with `args` (ops, console, enqueue,
-/// shared, its names or undefined) and the mark.
-fn run_chunk(tc: &mut super::Tc, k: usize, args: [Local<v8::Value>; 5]) -> bool {
+/// Compiles chunk `k` and calls it with its ops, `args` (console,
+/// enqueue, shared, its names or undefined) and the mark.
+fn run_chunk(tc: &mut super::Tc, k: usize, args: [Local<v8::Value>; 4]) -> bool {
     let Ok(glue) = glue::compile(tc, k, glue::code_cache(k)) else {
         return false;
     };
+    let ops = ops::for_chunk(tc, k).into();
     let mark: Local<v8::Value> = v8::Symbol::new(tc, None).into();
     let global_mark = v8::Global::new(tc, mark);
     tc.set_slot(Loading(global_mark));
     let undefined = v8::undefined(tc).into();
-    let [ops, con, enqueue, shared, names] = args;
+    let [con, enqueue, shared, names] = args;
     let done = glue
         .call(tc, undefined, &[ops, con, enqueue, shared, names, mark])
         .is_some();
@@ -353,7 +347,7 @@ fn load_all_for_old_table(tc: &mut super::Tc, table: Local<v8::Array>) -> bool {
     done
 }
 
-/// Runs every chunk in order with a fresh `shared` and ops object.
+/// Runs every chunk in order with a fresh `shared`.
 fn run_all(
     tc: &mut super::Tc,
     con: Local<v8::Value>,
@@ -361,8 +355,7 @@ fn run_all(
     names: Local<v8::Value>,
 ) -> bool {
     let shared = new_shared(tc).into();
-    let ops = ops::object(tc).into();
-    (0..CHUNKS.len()).all(|k| run_chunk(tc, k, [ops, con, enqueue, shared, names]))
+    (0..CHUNKS.len()).all(|k| run_chunk(tc, k, [con, enqueue, shared, names]))
 }
 
 /// The op `need(name)`: loads chunk `name` (after its dependencies) in

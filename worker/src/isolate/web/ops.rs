@@ -58,11 +58,17 @@ pub(crate) fn later() -> Vec<(&'static str, FunctionCallback)> {
     ]
 }
 
-/// A fresh, frozen object with every op as a native function.
-pub(super) fn object<'s>(scope: &PinScope<'s, '_>) -> Local<'s, v8::Object> {
+/// A fresh, frozen object with chunk `k`'s ops (`Chunk::ops`) as native
+/// functions. Each chunk gets only its own: making a native function is
+/// a few thousand instructions, and a first use loads few chunks.
+pub(super) fn for_chunk<'s>(scope: &PinScope<'s, '_>, k: usize) -> Local<'s, v8::Object> {
     let null = v8::null(scope).into();
     let ops = v8::Object::with_prototype_and_properties(scope, null, &[], &[]);
-    for (name, callback) in table().into_iter().chain(later()) {
+    let all: Vec<_> = table().into_iter().chain(later()).collect();
+    for name in super::chunks::list(super::chunks::CHUNKS[k].ops) {
+        let Some(&(_, callback)) = all.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
         let (Some(key), Some(f)) = (
             v8::String::new(scope, name),
             v8::Function::builder_raw(callback).build(scope),
