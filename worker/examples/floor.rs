@@ -3,7 +3,9 @@
 //! own engine but with no IPC, no sandbox and no HTTP.
 //!
 //! Usage: `floor [iterations] [FILE]` (`MCP_V8_WEB_GLOBALS=0`: without the
-//! web platform globals, the A/B baseline). Prints one line of JSON with
+//! web platform globals, the A/B baseline; `FLOOR_FAKE_HOST=1`: a thread
+//! answers every fetch at once with a small fixed response over a socket
+//! pair, so the worker's own side of a host call can be measured). Prints one line of JSON with
 //! the per-run p50/p99 (prepare + execute, in microseconds), the runs per
 //! second this one core sustains, the process's CPU time per run (all
 //! threads), and how often the web glue was compiled
@@ -34,6 +36,12 @@ fn main() {
         web_globals: std::env::var("MCP_V8_WEB_GLOBALS").map_or(true, |v| v != "0"),
     };
     let mut engine = Engine::new(&config);
+    if std::env::var("FLOOR_FAKE_HOST").is_ok_and(|v| v == "1") {
+        let fd = fake_host();
+        // SAFETY: the socket stays open for the process's life (the thread
+        // holds the other end) and only the engine uses this end.
+        unsafe { engine.set_host_fd(fd) };
+    }
     let mut samples = Vec::with_capacity(iterations);
     let mut prepare_us = Vec::with_capacity(iterations);
     let total = Instant::now();
@@ -83,4 +91,41 @@ fn process_cpu_us() -> f64 {
     // SAFETY: `ts` is a valid out-pointer for the call.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
+}
+
+/// Our end of a socket pair whose other end a thread serves: every fetch
+/// is answered with `200 OK` and a 30-byte body, as from a loopback server.
+fn fake_host() -> std::os::fd::RawFd {
+    use mcp_v8_shared::{
+        read_frame, write_frame, FetchResponse, HostAnswer, HostCallKind, HostReply, Request,
+        Response,
+    };
+    use std::os::fd::IntoRawFd;
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    std::thread::spawn(move || {
+        while let Ok(Response::Host(call)) = read_frame::<Response>(&mut theirs, 1 << 30) {
+            let HostCallKind::Fetch(req) = call.kind else {
+                continue;
+            };
+            let reply = HostReply {
+                exec_id: call.exec_id,
+                call_id: call.call_id,
+                result: Ok(HostAnswer::Fetch(FetchResponse {
+                    status: 200,
+                    status_text: "OK".into(),
+                    url: req.url,
+                    redirected: false,
+                    headers: vec![
+                        ("content-type".into(), "text/plain".into()),
+                        ("content-length".into(), "30".into()),
+                    ],
+                    body: b"a small body of thirty bytes.\n".to_vec(),
+                })),
+            };
+            if write_frame(&mut theirs, &Request::HostReply(reply), 1 << 30).is_err() {
+                break;
+            }
+        }
+    });
+    ours.into_raw_fd()
 }
