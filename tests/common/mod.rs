@@ -6,6 +6,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -47,13 +48,26 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_mcp-v8")
 }
 
-/// A port the OS says is free right now.
+/// A loopback port for a server a test starts. It comes from a range
+/// below the kernel's ephemeral ports (32768-60999 by default), so that
+/// neither another test's `bind(0)` nor an outgoing connection's source
+/// port can take it before the server binds it, and it is never handed out
+/// twice in one test process, so a killed node's port stays free for its
+/// restart and no other test's cluster reaches it. Each test binary starts
+/// at its own offset in the range (from its pid).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id() % 60 * 200;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (base + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN);
 }
 
 impl Server {
