@@ -53,9 +53,9 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         ops: "decode, encodeInto, need, utf8Length",
         deps: &[],
         imports: "",
-        exports: "AsyncIteratorPrototype, DOMException, brand, concatBytes, copyOf, deferred, \
-                  defineDOMExceptionConstants, defineProperty, expose, freeze, global, \
-                  isBufferSource, markHandled, need, rejected, reportError, requireArgs, toUSV, \
+        exports: "AsyncIteratorPrototype, brand, concatBytes, copyOf, deferred, defineProperty, \
+                  expose, freeze, global, isBufferSource, markHandled, need, newDOMException, \
+                  rejected, reportError, requireArgs, toUSV, \
                   utf8Decode, utf8Encode, viewOf, HREF, ORIGIN, PROTOCOL, USERNAME, PASSWORD, \
                   HOST, HOSTNAME, PORT, PATHNAME, SEARCH, HASH",
         files: &[("util.js", include_str!("js/util.js"))],
@@ -64,7 +64,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         name: "events",
         ops: "now, weakTimer",
         deps: &[CORE],
-        imports: "DOMException, brand, defineProperty, expose, reportError, requireArgs",
+        imports: "newDOMException, brand, defineProperty, expose, reportError, requireArgs",
         exports: "AbortController, AbortSignal, EventTarget, addAbortAlgorithm",
         files: &[
             ("events.js", include_str!("js/events.js")),
@@ -75,7 +75,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         name: "encoding",
         ops: "atob, btoa, decode, encodeInto, encodingName",
         deps: &[CORE],
-        imports: "DOMException, brand, concatBytes, expose, need, requireArgs, toUSV, utf8Encode, \
+        imports: "newDOMException, brand, concatBytes, expose, need, requireArgs, toUSV, utf8Encode, \
                   viewOf",
         exports: "TextDecoder, atob, btoa",
         files: &[("encoding.js", include_str!("js/encoding.js"))],
@@ -146,7 +146,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         name: "crypto",
         ops: "aesGcm, digest, hmac, hmacVerify, randomFill, uuid",
         deps: &[CORE, ENCODING],
-        imports: "DOMException, brand, copyOf, defineProperty, expose, freeze, global, rejected, \
+        imports: "newDOMException, brand, copyOf, defineProperty, expose, freeze, global, rejected, \
                   requireArgs, atob, btoa",
         exports: "",
         files: &[("crypto.js", include_str!("js/crypto.js"))],
@@ -155,7 +155,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         name: "misc",
         ops: "clone, codecClose, codecNew, codecPush, now, timeOrigin",
         deps: &[CORE, EVENTS],
-        imports: "DOMException, brand, defineProperty, expose, global, need, requireArgs, \
+        imports: "newDOMException, brand, defineProperty, expose, global, need, requireArgs, \
                   viewOf, EventTarget",
         exports: "",
         files: &[("misc.js", include_str!("js/misc.js"))],
@@ -174,8 +174,8 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         name: "domexception",
         ops: "",
         deps: &[CORE],
-        imports: "DOMException, defineDOMExceptionConstants, expose",
-        exports: "",
+        imports: "brand, defineProperty, expose",
+        exports: "DOMException",
         files: &[("domexception.js", include_str!("js/domexception.js"))],
     },
 ];

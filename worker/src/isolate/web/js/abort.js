@@ -17,7 +17,7 @@ class AbortSignal extends EventTarget {
   static abort(reason = undefined) {
     const s = new AbortSignal(newSignal);
     s.#aborted = true;
-    s.#reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
+    s.#reason = reason === undefined ? newDOMException('This operation was aborted', 'AbortError') : reason;
     return s;
   }
   static timeout(ms) {
@@ -29,7 +29,7 @@ class AbortSignal extends EventTarget {
     const s = new AbortSignal(newSignal);
     // A weak timer: it does not keep the run alive, like Node's unref'd one.
     ops.weakTimer(() => {
-      signalAbort(s, new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      signalAbort(s, newDOMException('The operation was aborted due to timeout', 'TimeoutError'));
     }, ms);
     return s;
   }
@@ -56,7 +56,7 @@ class AbortSignal extends EventTarget {
     signalAbort = (s, reason) => {
       if (s.#aborted) return;
       s.#aborted = true;
-      s.#reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
+      s.#reason = reason === undefined ? newDOMException('This operation was aborted', 'AbortError') : reason;
       const steps = [...s.#algorithms];
       s.#algorithms.clear();
       for (const step of steps) step();

@@ -16,11 +16,11 @@ function algorithmName(alg) {
 }
 function hashName(alg) {
   const name = algorithmName(alg).toUpperCase();
-  if (!HASHES.has(name)) throw new DOMException(`Unrecognized hash algorithm: ${algorithmName(alg)}`, 'NotSupportedError');
+  if (!HASHES.has(name)) throw newDOMException(`Unrecognized hash algorithm: ${algorithmName(alg)}`, 'NotSupportedError');
   return name;
 }
 function notSupported(what) {
-  return rejected(new DOMException(`${what} is not supported by this runtime`, 'NotSupportedError'));
+  return rejected(newDOMException(`${what} is not supported by this runtime`, 'NotSupportedError'));
 }
 
 let keyData;
@@ -45,9 +45,9 @@ brand(CryptoKey);
 function checkUsages(usages, allowed) {
   const list = [...usages].map(String);
   for (const u of list) {
-    if (!allowed.includes(u)) throw new DOMException(`Invalid key usage: ${u}`, 'SyntaxError');
+    if (!allowed.includes(u)) throw newDOMException(`Invalid key usage: ${u}`, 'SyntaxError');
   }
-  if (list.length === 0) throw new DOMException('Usages cannot be empty', 'SyntaxError');
+  if (list.length === 0) throw newDOMException('Usages cannot be empty', 'SyntaxError');
   return list;
 }
 function hmacKey(alg, bytes, extractable, usages) {
@@ -56,7 +56,7 @@ function hmacKey(alg, bytes, extractable, usages) {
   if (alg.length !== undefined) {
     length = Number(alg.length);
     if (length === 0 || length > bytes.byteLength * 8 || length <= (bytes.byteLength - 1) * 8) {
-      throw new DOMException('Invalid HMAC key length', 'DataError');
+      throw newDOMException('Invalid HMAC key length', 'DataError');
     }
   }
   return new CryptoKey(newCryptoKey, 'secret', !!extractable,
@@ -64,13 +64,13 @@ function hmacKey(alg, bytes, extractable, usages) {
 }
 function aesKey(bytes, extractable, usages) {
   if (bytes.byteLength !== 16 && bytes.byteLength !== 32) {
-    throw new DOMException(`AES-GCM keys are 128 or 256 bits, not ${bytes.byteLength * 8}`, 'DataError');
+    throw newDOMException(`AES-GCM keys are 128 or 256 bits, not ${bytes.byteLength * 8}`, 'DataError');
   }
   return new CryptoKey(newCryptoKey, 'secret', !!extractable,
     { name: 'AES-GCM', length: bytes.byteLength * 8 }, checkUsages(usages, ['encrypt', 'decrypt']), bytes);
 }
 function jwkBytes(jwk) {
-  if (jwk?.kty !== 'oct' || typeof jwk.k !== 'string') throw new DOMException('Invalid JWK', 'DataError');
+  if (jwk?.kty !== 'oct' || typeof jwk.k !== 'string') throw newDOMException('Invalid JWK', 'DataError');
   const b64 = jwk.k.replace(/-/g, '+').replace(/_/g, '/');
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
@@ -78,19 +78,19 @@ function jwkBytes(jwk) {
 function aesGcm(encrypt, algorithm, key, data) {
   checkKey(key, 'AES-GCM', encrypt ? 'encrypt' : 'decrypt');
   const iv = copyOf(algorithm.iv, 'iv');
-  if (iv.byteLength !== 12) throw new DOMException('AES-GCM: only 96-bit IVs are supported', 'NotSupportedError');
+  if (iv.byteLength !== 12) throw newDOMException('AES-GCM: only 96-bit IVs are supported', 'NotSupportedError');
   if (algorithm.tagLength !== undefined && Number(algorithm.tagLength) !== 128) {
-    throw new DOMException('AES-GCM: only 128-bit tags are supported', 'NotSupportedError');
+    throw newDOMException('AES-GCM: only 128-bit tags are supported', 'NotSupportedError');
   }
   const aad = algorithm.additionalData === undefined ? new Uint8Array(0) : copyOf(algorithm.additionalData, 'additionalData');
   const out = ops.aesGcm(encrypt, keyData(key), iv, copyOf(data, 'data'), aad);
-  if (out === undefined) throw new DOMException('The operation failed for an operation-specific reason', 'OperationError');
+  if (out === undefined) throw newDOMException('The operation failed for an operation-specific reason', 'OperationError');
   return out;
 }
 function checkKey(key, name, usage) {
   if (!(key instanceof CryptoKey)) throw new TypeError("parameter 2 is not of type 'CryptoKey'");
-  if (key.algorithm.name !== name) throw new DOMException('The key is not for this algorithm', 'InvalidAccessError');
-  if (!key.usages.includes(usage)) throw new DOMException(`The key does not allow ${usage}`, 'InvalidAccessError');
+  if (key.algorithm.name !== name) throw newDOMException('The key is not for this algorithm', 'InvalidAccessError');
+  if (!key.usages.includes(usage)) throw newDOMException(`The key does not allow ${usage}`, 'InvalidAccessError');
 }
 
 // Runs `fn` and turns its result or exception into a promise.
@@ -110,20 +110,20 @@ class SubtleCrypto {
     return promised(() => {
       requireArgs(arguments.length, 5, "Failed to execute 'importKey' on 'SubtleCrypto'");
       const name = algorithmName(algorithm).toUpperCase();
-      if (name !== 'HMAC' && name !== 'AES-GCM') throw new DOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
+      if (name !== 'HMAC' && name !== 'AES-GCM') throw newDOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
       let bytes;
       if (format === 'raw') bytes = copyOf(keyDataIn, 'keyData');
       else if (format === 'jwk') bytes = jwkBytes(keyDataIn);
-      else throw new DOMException(`Key format ${format} is not supported for ${name}`, 'NotSupportedError');
+      else throw newDOMException(`Key format ${format} is not supported for ${name}`, 'NotSupportedError');
       if (name === 'AES-GCM') return aesKey(bytes, extractable, usages);
-      if (bytes.byteLength === 0) throw new DOMException('HMAC key data must not be empty', 'DataError');
+      if (bytes.byteLength === 0) throw newDOMException('HMAC key data must not be empty', 'DataError');
       return hmacKey(typeof algorithm === 'object' ? algorithm : { name }, bytes, extractable, usages);
     });
   }
   exportKey(format, key) {
     return promised(() => {
       if (!(key instanceof CryptoKey)) throw new TypeError("parameter 2 is not of type 'CryptoKey'");
-      if (!key.extractable) throw new DOMException('The key is not extractable', 'InvalidAccessError');
+      if (!key.extractable) throw newDOMException('The key is not extractable', 'InvalidAccessError');
       const bytes = keyData(key);
       if (format === 'raw') return bytes.slice().buffer;
       if (format === 'jwk') {
@@ -131,7 +131,7 @@ class SubtleCrypto {
         const alg = key.algorithm.name === 'AES-GCM' ? `A${key.algorithm.length}GCM` : `HS${key.algorithm.hash.name.slice(4)}`;
         return { kty: 'oct', k, alg, key_ops: [...key.usages], ext: true };
       }
-      throw new DOMException(`Key format ${format} is not supported`, 'NotSupportedError');
+      throw newDOMException(`Key format ${format} is not supported`, 'NotSupportedError');
     });
   }
   generateKey(algorithm, extractable, usages) {
@@ -139,13 +139,13 @@ class SubtleCrypto {
       const name = algorithmName(algorithm).toUpperCase();
       if (name === 'AES-GCM') {
         const bits = Number(algorithm.length);
-        if (bits !== 128 && bits !== 256) throw new DOMException('AES-GCM key length must be 128 or 256 bits', 'OperationError');
+        if (bits !== 128 && bits !== 256) throw newDOMException('AES-GCM key length must be 128 or 256 bits', 'OperationError');
         const bytes = new Uint8Array(bits / 8);
         ops.randomFill(bytes);
         return aesKey(bytes, extractable, usages);
       }
       if (name !== 'HMAC') {
-        throw new DOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
+        throw newDOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
       }
       const hash = hashName(algorithm.hash);
       const bits = algorithm.length === undefined ? HASHES.get(hash) * 8 : Number(algorithm.length);
@@ -157,7 +157,7 @@ class SubtleCrypto {
   sign(algorithm, key, data) {
     return promised(() => {
       requireArgs(arguments.length, 3, "Failed to execute 'sign' on 'SubtleCrypto'");
-      if (algorithmName(algorithm).toUpperCase() !== 'HMAC') throw new DOMException('Only HMAC is supported', 'NotSupportedError');
+      if (algorithmName(algorithm).toUpperCase() !== 'HMAC') throw newDOMException('Only HMAC is supported', 'NotSupportedError');
       checkKey(key, 'HMAC', 'sign');
       return ops.hmac(key.algorithm.hash.name, keyData(key), copyOf(data, 'data'));
     });
@@ -165,7 +165,7 @@ class SubtleCrypto {
   verify(algorithm, key, signature, data) {
     return promised(() => {
       requireArgs(arguments.length, 4, "Failed to execute 'verify' on 'SubtleCrypto'");
-      if (algorithmName(algorithm).toUpperCase() !== 'HMAC') throw new DOMException('Only HMAC is supported', 'NotSupportedError');
+      if (algorithmName(algorithm).toUpperCase() !== 'HMAC') throw newDOMException('Only HMAC is supported', 'NotSupportedError');
       checkKey(key, 'HMAC', 'verify');
       return ops.hmacVerify(key.algorithm.hash.name, keyData(key), copyOf(data, 'data'), copyOf(signature, 'signature'));
     });
@@ -177,7 +177,7 @@ for (const [name, encrypt] of [['encrypt', true], ['decrypt', false]]) {
       return promised(() => {
         requireArgs(arguments.length, 3, `Failed to execute '${name}' on 'SubtleCrypto'`);
         if (algorithmName(algorithm).toUpperCase() !== 'AES-GCM') {
-          throw new DOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
+          throw newDOMException(`${algorithmName(algorithm)} is not supported by this runtime`, 'NotSupportedError');
         }
         return aesGcm(encrypt, algorithm, key, data);
       });
@@ -199,10 +199,10 @@ class Crypto {
   getRandomValues(array) {
     requireArgs(arguments.length, 1, "Failed to execute 'getRandomValues' on 'Crypto'");
     if (!INTEGER_ARRAYS.some((T) => array instanceof T)) {
-      throw new DOMException("Failed to execute 'getRandomValues' on 'Crypto': The provided ArrayBufferView is not an integer array type", 'TypeMismatchError');
+      throw newDOMException("Failed to execute 'getRandomValues' on 'Crypto': The provided ArrayBufferView is not an integer array type", 'TypeMismatchError');
     }
     if (array.byteLength > 65536) {
-      throw new DOMException(`Failed to execute 'getRandomValues' on 'Crypto': The ArrayBufferView's byte length (${array.byteLength}) exceeds the number of bytes of entropy available via this API (65536).`, 'QuotaExceededError');
+      throw newDOMException(`Failed to execute 'getRandomValues' on 'Crypto': The ArrayBufferView's byte length (${array.byteLength}) exceeds the number of bytes of entropy available via this API (65536).`, 'QuotaExceededError');
     }
     ops.randomFill(array);
     return array;

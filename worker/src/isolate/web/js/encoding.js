@@ -102,7 +102,7 @@ function atob(data) {
   requireArgs(arguments.length, 1, "Failed to execute 'atob'");
   const out = ops.atob(String(data));
   if (out === undefined) {
-    throw new DOMException("Failed to execute 'atob': The string to be decoded is not correctly encoded.", 'InvalidCharacterError');
+    throw newDOMException("Failed to execute 'atob': The string to be decoded is not correctly encoded.", 'InvalidCharacterError');
   }
   return out;
 }
@@ -110,7 +110,7 @@ function btoa(data) {
   requireArgs(arguments.length, 1, "Failed to execute 'btoa'");
   const out = ops.btoa(String(data));
   if (out === undefined) {
-    throw new DOMException("Failed to execute 'btoa': The string to be encoded contains characters outside of the Latin1 range.", 'InvalidCharacterError');
+    throw newDOMException("Failed to execute 'btoa': The string to be encoded contains characters outside of the Latin1 range.", 'InvalidCharacterError');
   }
   return out;
 }

@@ -119,7 +119,7 @@ class EventTarget {
   dispatchEvent(event) {
     requireArgs(arguments.length, 1, "Failed to execute 'dispatchEvent' on 'EventTarget'");
     if (eventGet(event, 'dispatching')) {
-      throw new DOMException('The event is already being dispatched.', 'InvalidStateError');
+      throw newDOMException('The event is already being dispatched.', 'InvalidStateError');
     }
     eventSet(event, 'dispatching', true);
     eventSet(event, 'target', this);

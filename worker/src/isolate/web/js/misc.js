@@ -8,10 +8,10 @@ function structuredClone(value, options = undefined) {
   requireArgs(arguments.length, 1, "Failed to execute 'structuredClone'");
   const transfer = options?.transfer === undefined ? [] : [...options.transfer];
   if (new Set(transfer).size !== transfer.length) {
-    throw new DOMException('An ArrayBuffer is duplicated in the transfer list', 'DataCloneError');
+    throw newDOMException('An ArrayBuffer is duplicated in the transfer list', 'DataCloneError');
   }
   const result = ops.clone(value, transfer);
-  if (typeof result === 'string') throw new DOMException(result, 'DataCloneError');
+  if (typeof result === 'string') throw newDOMException(result, 'DataCloneError');
   return result[0];
 }
 expose('structuredClone', structuredClone);

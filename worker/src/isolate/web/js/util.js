@@ -108,74 +108,12 @@ function utf8Decode(bytes) {
 const HREF = 0, ORIGIN = 1, PROTOCOL = 2, USERNAME = 3, PASSWORD = 4, HOST = 5, HOSTNAME = 6,
   PORT = 7, PATHNAME = 8, SEARCH = 9, HASH = 10;
 
-const DOM_CODES = {
-  IndexSizeError: 1, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
-  NoModificationAllowedError: 7, NotFoundError: 8, NotSupportedError: 9, InUseAttributeError: 10,
-  InvalidStateError: 11, SyntaxError: 12, InvalidModificationError: 13, NamespaceError: 14,
-  InvalidAccessError: 15, TypeMismatchError: 17, SecurityError: 18, NetworkError: 19,
-  AbortError: 20, URLMismatchError: 21, QuotaExceededError: 22, TimeoutError: 23,
-  InvalidNodeTypeError: 24, DataCloneError: 25,
-};
-
-class DOMException extends Error {
-  #name;
-  #message;
-  constructor(message = '', options = 'Error') {
-    super();
-    defineDOMExceptionConstants();
-    this.#message = String(message);
-    if (options !== null && typeof options === 'object') {
-      this.#name = 'name' in options ? String(options.name) : 'Error';
-      if ('cause' in options) {
-        defineProperty(this, 'cause', { value: options.cause, writable: true, configurable: true });
-      }
-    } else {
-      this.#name = String(options);
-    }
-  }
-  get name() { return this.#name; }
-  get message() { return this.#message; }
-  get code() { return DOM_CODES[this.#name] ?? 0; }
-}
-brand(DOMException);
-// The legacy code constants, on the interface and its prototype (Web IDL:
-// enumerable, read-only), defined when the first DOMException is made or
-// the `DOMException` global is first read (the domexception chunk),
-// whichever comes first: no script can see them before. Defining these 50
-// read-only properties was a tenth of this chunk's first use.
-let domExceptionConstants = false;
-function defineDOMExceptionConstants() {
-  if (domExceptionConstants) return;
-  domExceptionConstants = true;
-  const constants = {
-    INDEX_SIZE_ERR: { value: 1, enumerable: true },
-    DOMSTRING_SIZE_ERR: { value: 2, enumerable: true },
-    HIERARCHY_REQUEST_ERR: { value: 3, enumerable: true },
-    WRONG_DOCUMENT_ERR: { value: 4, enumerable: true },
-    INVALID_CHARACTER_ERR: { value: 5, enumerable: true },
-    NO_DATA_ALLOWED_ERR: { value: 6, enumerable: true },
-    NO_MODIFICATION_ALLOWED_ERR: { value: 7, enumerable: true },
-    NOT_FOUND_ERR: { value: 8, enumerable: true },
-    NOT_SUPPORTED_ERR: { value: 9, enumerable: true },
-    INUSE_ATTRIBUTE_ERR: { value: 10, enumerable: true },
-    INVALID_STATE_ERR: { value: 11, enumerable: true },
-    SYNTAX_ERR: { value: 12, enumerable: true },
-    INVALID_MODIFICATION_ERR: { value: 13, enumerable: true },
-    NAMESPACE_ERR: { value: 14, enumerable: true },
-    INVALID_ACCESS_ERR: { value: 15, enumerable: true },
-    VALIDATION_ERR: { value: 16, enumerable: true },
-    TYPE_MISMATCH_ERR: { value: 17, enumerable: true },
-    SECURITY_ERR: { value: 18, enumerable: true },
-    NETWORK_ERR: { value: 19, enumerable: true },
-    ABORT_ERR: { value: 20, enumerable: true },
-    URL_MISMATCH_ERR: { value: 21, enumerable: true },
-    QUOTA_EXCEEDED_ERR: { value: 22, enumerable: true },
-    TIMEOUT_ERR: { value: 23, enumerable: true },
-    INVALID_NODE_TYPE_ERR: { value: 24, enumerable: true },
-    DATA_CLONE_ERR: { value: 25, enumerable: true },
-  };
-  Object.defineProperties(DOMException, constants);
-  Object.defineProperties(DOMException.prototype, constants);
+// `new DOMException(message, name)` for the glue: the class is the
+// domexception chunk's, loaded on the first one made (or the first read of
+// the `DOMException` global), so a first use that throws none does not
+// pay for it.
+function newDOMException(message, name) {
+  return new (need('domexception').DOMException)(message, name);
 }
 
 // `reportError(e)`: an error nobody can catch. It ends the run like an
