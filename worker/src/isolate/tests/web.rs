@@ -75,6 +75,14 @@ pub(super) fn glue_code_cache(engine: &mut Engine) {
         );
     }
     check_case(engine, code, &Want::Json("\"1\""), &[]);
+
+    // A chunk never loads into a `shared` that another build's chunks
+    // filled (a session heap stored before an upgrade): this build's core
+    // runs again first, so the fetch chunk finds the names it imports.
+    assert_eq!(
+        crate::isolate::web::text_after_another_builds_core().as_deref(),
+        Ok("hi")
+    );
 }
 
 /// A startup blob handed over by the supervisor is checked before V8 sees

@@ -185,6 +185,23 @@ pub(crate) fn index(name: &str) -> Option<usize> {
     CHUNKS.iter().position(|c| c.name == name)
 }
 
+/// This build's glue, as a short id (the SHA-256 of every chunk's source):
+/// a context's `shared` carries it (`#glue`, `lazy.rs`), so that a chunk
+/// never loads into a `shared` that another build's chunks filled (a
+/// session heap stored before an upgrade), whose names may differ.
+pub(super) fn glue_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for k in 0..CHUNKS.len() {
+            hash.update(source(k).as_bytes());
+            hash.update([0]);
+        }
+        hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
 /// The names in one of a chunk's comma-separated lists.
 pub(super) fn list(names: &str) -> impl Iterator<Item = &str> {
     names.split(',').map(str::trim).filter(|n| !n.is_empty())

@@ -27,7 +27,9 @@
 //! [`need`].
 //!
 //! Which chunks a context has loaded is kept in `shared` (`#name` flags),
-//! so a session heap stored halfway loads the rest after a restore. Heaps
+//! so a session heap stored halfway loads the rest after a restore; the
+//! build's glue id is kept there too (`#glue`), and a `shared` another
+//! build filled is taken over before a chunk loads ([`ensure_own_shared`]). Heaps
 //! stored before the glue came in chunks have a table of four entries and
 //! accessors without data: their first use loads every chunk.
 //!
@@ -171,7 +173,46 @@ pub(super) fn install(scope: &mut PinScope, names: &[Names]) -> Result<(), Strin
 /// so a chunk's imports read only what other chunks put there.
 pub(super) fn new_shared<'s>(scope: &PinScope<'s, '_>) -> Local<'s, v8::Object> {
     let null = v8::null(scope).into();
-    v8::Object::with_prototype_and_properties(scope, null, &[], &[])
+    let shared = v8::Object::with_prototype_and_properties(scope, null, &[], &[]);
+    if let (Some(key), Some(id)) = (
+        v8::String::new(scope, GLUE_KEY),
+        v8::String::new(scope, chunks::glue_id()),
+    ) {
+        shared.set(scope, key.into(), id.into());
+    }
+    shared
+}
+
+/// The key of the build stamp in `shared` (`chunks::glue_id`).
+const GLUE_KEY: &str = "#glue";
+
+/// Makes sure the table's `shared` holds this build's glue. One that
+/// another build's chunks filled (a session heap stored before an
+/// upgrade: another stamp, or none) may lack names this build's chunks
+/// import, so it is taken over: stamped, and its chunks marked not loaded,
+/// so that each chunk runs again (dependencies first) when next needed and
+/// puts this build's names into it. The old chunks' closures keep the
+/// names they took at their load; the globals they defined stay (the
+/// prologue keeps what is no longer lazy), as do the objects made with
+/// them.
+fn ensure_own_shared(tc: &mut super::Tc, table: Local<v8::Array>) {
+    let (Some(shared), Some(key)) = (shared(tc, table), v8::String::new(tc, GLUE_KEY)) else {
+        return;
+    };
+    let own = shared
+        .get(tc, key.into())
+        .is_some_and(|id| id.to_rust_string_lossy(tc) == chunks::glue_id());
+    if own {
+        return;
+    }
+    for chunk in &CHUNKS {
+        if let Some(flag) = v8::String::new(tc, &format!("#{}", chunk.name)) {
+            shared.delete(tc, flag.into());
+        }
+    }
+    if let Some(id) = v8::String::new(tc, chunks::glue_id()) {
+        shared.set(tc, key.into(), id.into());
+    }
 }
 
 /// An array of the names in `names`.
@@ -203,7 +244,7 @@ struct Loading(v8::Global<v8::Value>);
 struct LoadedAll;
 
 /// The current context's loader table.
-fn table<'s>(scope: &PinScope<'s, '_>) -> Option<Local<'s, v8::Array>> {
+pub(super) fn table<'s>(scope: &PinScope<'s, '_>) -> Option<Local<'s, v8::Array>> {
     let table = scope
         .get_current_context()
         .get_embedder_data(scope, TABLE_SLOT)?;
@@ -238,6 +279,9 @@ pub(crate) fn getter<'s>(
     };
     let holder = args.holder();
     v8::tc_scope!(let tc, scope);
+    if chunk.is_some() {
+        ensure_own_shared(tc, table);
+    }
     let done = match chunk {
         // Loaded but still lazy: the chunk did not define this name, as
         // in a heap stored by a build whose chunks were cut differently.
@@ -264,7 +308,7 @@ pub(crate) fn getter<'s>(
 }
 
 /// The table's `shared` object.
-fn shared<'s>(
+pub(super) fn shared<'s>(
     tc: &super::Tc<'_, '_, 's, '_>,
     table: Local<v8::Array>,
 ) -> Option<Local<'s, v8::Object>> {
@@ -373,6 +417,7 @@ pub(super) fn need(
         return throw(scope, "this context loads its web glue all at once");
     }
     v8::tc_scope!(let tc, scope);
+    ensure_own_shared(tc, table);
     if !load(tc, table, k) {
         tc.rethrow();
     }

@@ -40,6 +40,8 @@ mod chunks;
 mod clone;
 mod compress;
 mod crypto;
+#[cfg(test)]
+mod foreign_build;
 mod glue;
 mod lazy;
 mod misc;
@@ -60,6 +62,8 @@ pub(crate) use compress::Codecs;
 pub(crate) use glue::cache_stats;
 #[cfg(test)]
 pub(crate) use glue::{code_cache, url_href_with_cache};
+#[cfg(test)]
+pub(crate) use foreign_build::text_after_another_builds_core;
 pub(crate) use lazy::getter as lazy_getter;
 #[cfg(test)]
 pub(crate) use startup::check as check_blob;
