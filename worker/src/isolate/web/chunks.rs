@@ -75,8 +75,8 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         name: "encoding",
         ops: "atob, btoa, decode, encodeInto, encodingName",
         deps: &[CORE],
-        imports: "newDOMException, brand, concatBytes, expose, need, requireArgs, toUSV, utf8Encode, \
-                  viewOf",
+        imports: "newDOMException, brand, concatBytes, expose, need, requireArgs, toUSV, \
+                  utf8Encode, viewOf",
         exports: "TextDecoder, atob, btoa",
         files: &[("encoding.js", include_str!("js/encoding.js"))],
     },
@@ -146,8 +146,8 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         name: "crypto",
         ops: "aesGcm, digest, hmac, hmacVerify, randomFill, uuid",
         deps: &[CORE, ENCODING],
-        imports: "newDOMException, brand, copyOf, defineProperty, expose, freeze, global, rejected, \
-                  requireArgs, atob, btoa",
+        imports: "newDOMException, brand, copyOf, defineProperty, expose, freeze, global, \
+                  rejected, requireArgs, atob, btoa",
         exports: "",
         files: &[("crypto.js", include_str!("js/crypto.js"))],
     },
@@ -198,7 +198,10 @@ pub(super) fn glue_id() -> &'static str {
             hash.update(source(k).as_bytes());
             hash.update([0]);
         }
-        hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+        hash.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     })
 }
 
@@ -305,13 +308,20 @@ mod tests {
             .map(|(name, _)| name)
             .collect();
         for chunk in &CHUNKS {
-            let called: std::collections::BTreeSet<String> =
-                chunk.files.iter().flat_map(|(_, text)| ops_called(text)).collect();
+            let called: std::collections::BTreeSet<String> = chunk
+                .files
+                .iter()
+                .flat_map(|(_, text)| ops_called(text))
+                .collect();
             let listed: std::collections::BTreeSet<String> =
                 list(chunk.ops).map(str::to_string).collect();
             assert_eq!(called, listed, "{}: ops called and listed", chunk.name);
             for name in &listed {
-                assert!(known.contains(&name.as_str()), "{}: no op {name}", chunk.name);
+                assert!(
+                    known.contains(&name.as_str()),
+                    "{}: no op {name}",
+                    chunk.name
+                );
             }
         }
     }

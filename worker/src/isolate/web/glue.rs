@@ -264,7 +264,10 @@ pub(super) fn produce_code_caches(blob: &'static [u8]) -> Result<Vec<Vec<u8>>, S
             let exercise = super::compile_fn(tc, &code, "web-exercise.js")?;
             let undefined = v8::undefined(tc).into();
             if exercise.call(tc, undefined, &[]).is_none() {
-                return Err(format!("web glue exercise {snippet:?}: {}", super::failed(tc)));
+                return Err(format!(
+                    "web glue exercise {snippet:?}: {}",
+                    super::failed(tc)
+                ));
             }
             tc.perform_microtask_checkpoint();
         }

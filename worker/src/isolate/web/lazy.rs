@@ -8,18 +8,19 @@
 //! integer), and whose setter is V8's own (a write turns it into a plain
 //! data property, as for any global). The loader's inputs (the original
 //! `console` and `queueMicrotask`, the chunks' `shared` object, each
-//! chunk's two lists of names) are one small array
-//! in the context's embedder data. So a fresh context deserialises a few
+//! chunk's two lists of names) are one small array in the context's
+//! embedder data. So a fresh context deserialises a few
 //! dozen `AccessorInfo`s and a few arrays, and not the glue, its closures
 //! or its op functions: it costs what a context without the web globals
 //! costs.
 //!
 //! The first read of a name calls [`load`] for its chunk: it loads the
 //! chunk's dependencies first, makes the chunk's ops object (its own ops
-//! only, `ops::for_chunk`), compiles the chunk (from its code cache, `glue.rs`) and runs it; its
-//! first lines (`PROLOGUE_JS`) note the chunk's names a script has already
-//! replaced, deleted or redefined, its files define the real properties,
-//! and its last lines (`EPILOGUE_JS`) put the script's choices back. While
+//! only, `ops::for_chunk`), compiles the chunk (from its code cache,
+//! `glue.rs`) and runs it; its first lines (`PROLOGUE_JS`) note the
+//! chunk's names a script has already replaced, deleted or redefined, its
+//! files define the real properties, and its last lines (`EPILOGUE_JS`)
+//! put the script's choices back. While
 //! a chunk runs, the getter answers a private mark, which is how the
 //! prologue tells a lazy name from one the script changed. Reading a
 //! property descriptor sees a plain data property, as in a browser. The
@@ -29,9 +30,10 @@
 //! Which chunks a context has loaded is kept in `shared` (`#name` flags),
 //! so a session heap stored halfway loads the rest after a restore; the
 //! build's glue id is kept there too (`#glue`), and a `shared` another
-//! build filled is taken over before a chunk loads ([`ensure_own_shared`]). Heaps
-//! stored before the glue came in chunks have a table of four entries and
-//! accessors without data: their first use loads every chunk.
+//! build filled is taken over before a chunk loads
+//! ([`ensure_own_shared`]). Heaps stored before the glue came in chunks
+//! have a table of four entries and accessors without data: their first
+//! use loads every chunk.
 //!
 //! Invariant: [`getter`] and [`need`] are in
 //! `bindings::external_references`, so the accessors and the ops survive

@@ -59,11 +59,11 @@ use super::run::Tc;
 #[cfg(test)]
 pub(crate) use chunks::index as chunk_index;
 pub(crate) use compress::Codecs;
+#[cfg(test)]
+pub(crate) use foreign_build::text_after_another_builds_core;
 pub(crate) use glue::cache_stats;
 #[cfg(test)]
 pub(crate) use glue::{code_cache, url_href_with_cache};
-#[cfg(test)]
-pub(crate) use foreign_build::text_after_another_builds_core;
 pub(crate) use lazy::getter as lazy_getter;
 #[cfg(test)]
 pub(crate) use startup::check as check_blob;
