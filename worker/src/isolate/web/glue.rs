@@ -304,25 +304,17 @@ pub(crate) fn url_href_with_cache(cache: &[u8]) -> Result<String, String> {
       url(urlOps, globalThis.console, globalThis.queueMicrotask, shared);
       return new shared.URL('/a?b=1', 'http://h.example/').href;
     })"#;
-    let blob = super::startup_blob(None).0.ok_or("no startup blob")?;
-    let params = v8::CreateParams::default()
-        .snapshot_blob(v8::StartupData::from(blob))
-        .external_references(super::super::bindings::external_references());
-    let mut isolate = v8::Isolate::new(params);
-    isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
-    v8::scope!(let scope, &mut isolate);
-    let context = v8::Context::new(scope, Default::default());
-    let scope = &mut v8::ContextScope::new(scope, context);
-    v8::tc_scope!(let tc, scope);
-    let k = chunks::index("url").ok_or("no url chunk")?;
-    let core = compile(tc, 0, code_cache(0))?;
-    let url = compile(tc, k, Some(cache))?;
-    let helper = super::compile_fn(tc, USE_GLUE, "use-glue.js")?;
-    let (core_ops, url_ops) = (super::ops::for_chunk(tc, 0), super::ops::for_chunk(tc, k));
-    let undefined = v8::undefined(tc).into();
-    let args = [core.into(), url.into(), core_ops.into(), url_ops.into()];
-    match helper.call(tc, undefined, &args) {
-        Some(value) => Ok(value.to_rust_string_lossy(tc)),
-        None => Err(super::failed(tc)),
-    }
+    super::test_support::in_fresh_context(|tc| {
+        let k = chunks::index("url").ok_or("no url chunk")?;
+        let core = compile(tc, 0, code_cache(0))?;
+        let url = compile(tc, k, Some(cache))?;
+        let helper = super::compile_fn(tc, USE_GLUE, "use-glue.js")?;
+        let (core_ops, url_ops) = (super::ops::for_chunk(tc, 0), super::ops::for_chunk(tc, k));
+        let undefined = v8::undefined(tc).into();
+        let args = [core.into(), url.into(), core_ops.into(), url_ops.into()];
+        match helper.call(tc, undefined, &args) {
+            Some(value) => Ok(value.to_rust_string_lossy(tc)),
+            None => Err(super::failed(tc)),
+        }
+    })
 }

@@ -40,14 +40,14 @@ mod chunks;
 mod clone;
 mod compress;
 mod crypto;
-#[cfg(test)]
-mod foreign_build;
 mod glue;
 mod lazy;
 mod misc;
 pub(crate) mod ops;
 mod pattern;
 mod startup;
+#[cfg(test)]
+mod test_support;
 mod text;
 mod url_ops;
 
@@ -59,8 +59,6 @@ use super::run::Tc;
 #[cfg(test)]
 pub(crate) use chunks::index as chunk_index;
 pub(crate) use compress::Codecs;
-#[cfg(test)]
-pub(crate) use foreign_build::text_after_another_builds_core;
 pub(crate) use glue::cache_stats;
 #[cfg(test)]
 pub(crate) use glue::{code_cache, url_href_with_cache};
@@ -68,6 +66,8 @@ pub(crate) use lazy::getter as lazy_getter;
 #[cfg(test)]
 pub(crate) use startup::check as check_blob;
 pub(crate) use startup::{build as build_snapshot, startup_blob};
+#[cfg(test)]
+pub(crate) use test_support::text_after_another_builds_core;
 
 /// Builds the startup snapshot: context, native bindings, the glue.
 pub(super) fn build_blob() -> Result<Vec<u8>, String> {
