@@ -85,8 +85,11 @@ fn native<'s>(
     data: i32,
 ) -> Option<Local<'s, v8::Function>> {
     let data = v8::Integer::new(scope, data);
+    // Like a Web IDL operation: no `prototype`, not a constructor (and
+    // one object less per function in every context).
     v8::Function::builder(callback)
         .data(data.into())
+        .constructor_behavior(v8::ConstructorBehavior::Throw)
         .build(scope)
 }
 

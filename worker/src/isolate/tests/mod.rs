@@ -88,6 +88,14 @@ const CASES: &[(&str, Want, &[&str])] = &[
     ("const q = Promise.reject(2); await null; q.catch(() => {}); 6", Want::Json("6"), &[]),
     ("queueMicrotask(() => { throw new Error('qm') })", Want::Throws("Error", "qm"), &[]),
     ("setTimeout(() => { throw new RangeError('late') }, 1)", Want::Throws("RangeError", "late"), &[]),
+    // Native globals are like Web IDL operations: no `prototype`, not
+    // constructors.
+    (
+        "[typeof console.log.prototype, typeof setTimeout.prototype, \
+          (() => { try { new queueMicrotask(() => {}); return 'made' } catch (e) { return e.name } })()]",
+        Want::Json("[\"undefined\",\"undefined\",\"TypeError\"]"),
+        &[],
+    ),
     ("let = ;", Want::Throws("SyntaxError", ""), &[]),
     ("await (", Want::Throws("SyntaxError", ""), &[]),
     ("new Intl.NumberFormat('de-DE').format(1234.5)", Want::Json("\"1.234,5\""), &[]),
