@@ -12,7 +12,7 @@
 //! child process, or by the worker itself, before the seal (`startup.rs`).
 //! Every isolate the engine builds (the anchor, the pre-warmed `ready`
 //! isolate, session snapshot creators) starts from that blob, so a fresh
-//! context costs about what it costs without the web globals (1.7% more
+//! context costs about what it costs without the web globals (1.6% more
 //! instructions, docs/performance.md), and no JavaScript is evaluated per
 //! execution that uses none. Session heaps are snapshots
 //! of such contexts and carry the globals with them.
