@@ -9,11 +9,11 @@
 //! URL, Headers, Request, Response, bodies, encodings, fetch up to the
 //! host call, and something of every chunk; each snippet in a context of
 //! its own) so that their lazily compiled functions have bytecode too, and
-//! serialises each chunk's script as a V8 code cache. [`compile`] consumes the chunk's cache in each context. V8
-//! checks it (its version and flags, the source's length, a sane header)
-//! and, when it does not fit, compiles from source as if there were none;
-//! either way is counted ([`cache_stats`]), so a test can tell the caches
-//! are used.
+//! serialises each chunk's script as a V8 code cache. [`compile`]
+//! consumes the chunk's cache in each context. V8 checks it (its version
+//! and flags, the source's length, a sane header) and, when it does not
+//! fit, compiles from source as if there were none; either way is counted
+//! ([`cache_stats`]), so a test can tell the caches are used.
 //!
 //! The sources are external strings over static text, so they are not
 //! copied into every isolate's heap.
