@@ -34,6 +34,9 @@ pub(crate) fn startup_blob(
     given: Option<WebSnapshot>,
 ) -> (Option<&'static [u8]>, WebGlobalsSource) {
     *STARTUP.get_or_init(|| {
+        // The chunks' sources and their glue id (a SHA-256 over them), made
+        // now rather than in the first run that loads a chunk.
+        super::chunks::glue_id();
         if let Some(snapshot) = given {
             match adopt(snapshot) {
                 Ok(blob) => return (Some(blob), WebGlobalsSource::Supervisor),
