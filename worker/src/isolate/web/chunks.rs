@@ -108,7 +108,7 @@ pub(super) const CHUNKS: [Chunk; 12] = [
     },
     Chunk {
         name: "fetch",
-        ops: "fetchAbort, fetchStart, urlParse, uuid",
+        ops: "fetchAbort, fetchStart, httpToken, urlParse, uuid",
         deps: &[CORE],
         imports: "brand, concatBytes, copyOf, deferred, defineProperty, expose, isBufferSource, \
                   need, rejected, requireArgs, toUSV, utf8Decode, utf8Encode, HREF, USERNAME, \

@@ -29,10 +29,10 @@
 //! (compiling the chunks, their code caches), `ops` (the op table), `text`
 //! (TextEncoder/TextDecoder, atob/btoa), `url_ops` (WHATWG URL via the
 //! `url` crate, form encoding), `pattern` (URLPattern via the `urlpattern`
-//! crate), `crypto` (random values, digests, HMAC), `aes` (AES-GCM),
-//! `clone` (structuredClone with V8's ValueSerializer), `compress`
-//! (CompressionStream codecs), `misc`
-//! (clocks, console helpers), `args` (argument helpers).
+//! crate), `http` (HTTP token checks), `crypto` (random values, digests,
+//! HMAC), `aes` (AES-GCM), `clone` (structuredClone with V8's
+//! ValueSerializer), `compress` (CompressionStream codecs), `misc` (clocks,
+//! console helpers), `args` (argument helpers).
 
 mod aes;
 mod args;
@@ -41,6 +41,7 @@ mod clone;
 mod compress;
 mod crypto;
 mod glue;
+mod http;
 mod lazy;
 mod misc;
 pub(crate) mod ops;

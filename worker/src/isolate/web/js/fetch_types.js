@@ -2,18 +2,35 @@
 // For the glue's own use (a later fetch): `responseFromParts` builds a
 // Response from network parts and `requestParts` reads a Request.
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 let headersGuard; // (headers, guard) sets 'none' | 'immutable'
 let headersList;
 
+// No regular expressions on this path: each would be compiled anew in
+// every isolate that makes a Headers (tokens are checked natively).
+const isHttpSpace = (c) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 function normalizeValue(v) {
-  return String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+  v = String(v);
+  let from = 0;
+  let to = v.length;
+  while (from < to && isHttpSpace(v.charCodeAt(from))) from++;
+  while (to > from && isHttpSpace(v.charCodeAt(to - 1))) to--;
+  return from === 0 && to === v.length ? v : v.slice(from, to);
 }
 function checkHeader(name, value) {
-  if (!TOKEN.test(name)) throw new TypeError(`Header name "${name}" is not a valid HTTP token`);
-  if (/[\0\r\n]/.test(value)) throw new TypeError(`Header value for "${name}" contains a forbidden character`);
+  if (!ops.httpToken(name)) throw new TypeError(`Header name "${name}" is not a valid HTTP token`);
+  if (value.includes('\0') || value.includes('\r') || value.includes('\n')) {
+    throw new TypeError(`Header value for "${name}" contains a forbidden character`);
+  }
+}
+// A reason phrase: HTAB, SP, VCHAR or obs-text (RFC 9112, 4).
+function isReasonPhrase(t) {
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c !== 0x09 && (c < 0x20 || c === 0x7f || c > 0xff)) return false;
+  }
+  return true;
 }
 
 class Headers {
@@ -118,7 +135,7 @@ brand(Headers);
 const METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH']);
 function normalizeMethod(m) {
   m = String(m);
-  if (!TOKEN.test(m)) throw new TypeError(`'${m}' is not a valid HTTP method`);
+  if (!ops.httpToken(m)) throw new TypeError(`'${m}' is not a valid HTTP method`);
   const upper = m.toUpperCase();
   if (['CONNECT', 'TRACE', 'TRACK'].includes(upper)) throw new TypeError(`'${m}' HTTP method is unsupported`);
   return METHODS.has(upper) ? upper : m;
@@ -224,7 +241,7 @@ function initResponse(s, init) {
     throw new RangeError(`Failed to construct 'Response': The status provided (${init.status}) is outside the range [200, 599].`);
   }
   const statusText = init.statusText === undefined ? '' : String(init.statusText);
-  if (/[^\t\x20-\x7e\x80-\xff]/.test(statusText)) throw new TypeError("Failed to construct 'Response': Invalid statusText");
+  if (!isReasonPhrase(statusText)) throw new TypeError("Failed to construct 'Response': Invalid statusText");
   s.status = status;
   s.statusText = statusText;
   if (init.headers !== undefined) s.headers = new Headers(init.headers);
