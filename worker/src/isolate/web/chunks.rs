@@ -110,9 +110,8 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         name: "fetch",
         ops: "fetchAbort, fetchStart, httpToken, urlParse, uuid",
         deps: &[CORE],
-        imports: "brand, concatBytes, copyOf, deferred, defineProperty, expose, isBufferSource, \
-                  need, rejected, requireArgs, toUSV, utf8Decode, utf8Encode, HREF, USERNAME, \
-                  PASSWORD",
+        imports: "brand, concatBytes, copyOf, deferred, expose, isBufferSource, need, rejected, \
+                  requireArgs, toUSV, utf8Decode, utf8Encode, HREF, USERNAME, PASSWORD",
         exports: "",
         files: &[
             ("body.js", include_str!("js/body.js")),

@@ -228,9 +228,16 @@ class Request {
     copy.#s.body = cloneBody(s.body);
     return copy;
   }
+  get body() { return bodyStream(this.#s.body); }
+  get bodyUsed() { return bodyUsed(this.#s.body); }
+  arrayBuffer() { return bodyArrayBuffer(this.#s); }
+  bytes() { return bodyBytes(this.#s); }
+  text() { return bodyText(this.#s); }
+  json() { return bodyJson(this.#s); }
+  blob() { return bodyBlob(this.#s); }
+  formData() { return bodyFormData(this.#s); }
   static { requestState = (r) => r.#s; }
 }
-bodyMixin(Request, (r) => requestState(r));
 brand(Request);
 
 let responseState;
@@ -296,9 +303,16 @@ class Response {
     Object.assign(copy.#s, { type: s.type, url: s.url, redirected: s.redirected, status: s.status, body: cloneBody(s.body) });
     return copy;
   }
+  get body() { return bodyStream(this.#s.body); }
+  get bodyUsed() { return bodyUsed(this.#s.body); }
+  arrayBuffer() { return bodyArrayBuffer(this.#s); }
+  bytes() { return bodyBytes(this.#s); }
+  text() { return bodyText(this.#s); }
+  json() { return bodyJson(this.#s); }
+  blob() { return bodyBlob(this.#s); }
+  formData() { return bodyFormData(this.#s); }
   static { responseState = (r) => r.#s; }
 }
-bodyMixin(Response, (r) => responseState(r));
 brand(Response);
 
 // For fetch: a Response from the network. `body` is a ReadableStream, a
