@@ -110,13 +110,6 @@ pub(crate) fn fetch_abort(
     }
 }
 
-/// Sets `obj[name] = value`.
-fn set(scope: &PinScope, obj: Local<v8::Object>, name: &str, value: Local<Value>) {
-    if let Some(key) = v8::String::new(scope, name) {
-        obj.set(scope, key.into(), value);
-    }
-}
-
 /// A string value (empty if V8 refuses it).
 fn string<'s>(scope: &PinScope<'s, '_>, text: &str) -> Local<'s, Value> {
     v8::String::new(scope, text)
@@ -124,9 +117,11 @@ fn string<'s>(scope: &PinScope<'s, '_>, text: &str) -> Local<'s, Value> {
         .unwrap_or_else(|| v8::String::empty(scope).into())
 }
 
-/// The plain object `fetch.js` turns into a `Response`, or the error to
-/// reject with (the body does not fit the ArrayBuffer budget).
-fn response_object<'s>(
+/// The array `fetch.js` turns into a `Response`, `[status, statusText,
+/// headers, url, redirected, body]` (an array: no object shape to build
+/// in every isolate), or the error to reject with (the body does not fit
+/// the ArrayBuffer budget).
+fn response_parts<'s>(
     scope: &mut PinScope<'s, '_>,
     response: FetchResponse,
 ) -> Result<Local<'s, Value>, String> {
@@ -139,23 +134,17 @@ fn response_object<'s>(
             response.body.len()
         ));
     }
-    let obj = v8::Object::new(scope);
-    let status = v8::Integer::new(scope, i32::from(response.status));
-    set(scope, obj, "status", status.into());
-    let text = string(scope, &response.status_text);
-    set(scope, obj, "statusText", text);
+    let status = v8::Integer::new(scope, i32::from(response.status)).into();
+    let status_text = string(scope, &response.status_text);
     let url = string(scope, &response.url);
-    set(scope, obj, "url", url);
-    let redirected = v8::Boolean::new(scope, response.redirected);
-    set(scope, obj, "redirected", redirected.into());
+    let redirected = v8::Boolean::new(scope, response.redirected).into();
     let mut pairs = Vec::with_capacity(response.headers.len());
     for (name, value) in &response.headers {
         let name = string(scope, name);
         let value = string(scope, value);
         pairs.push(v8::Array::new_with_elements(scope, &[name, value]).into());
     }
-    let headers = v8::Array::new_with_elements(scope, &pairs);
-    set(scope, obj, "headers", headers.into());
+    let headers = v8::Array::new_with_elements(scope, &pairs).into();
     let len = response.body.len();
     let buffer = v8::ArrayBuffer::new(scope, len);
     if len > 0 {
@@ -172,9 +161,9 @@ fn response_object<'s>(
             }
         }
     }
-    let bytes = v8::Uint8Array::new(scope, buffer, 0, len).ok_or("cannot create the body")?;
-    set(scope, obj, "body", bytes.into());
-    Ok(obj.into())
+    let body = v8::Uint8Array::new(scope, buffer, 0, len).ok_or("cannot create the body")?;
+    let parts = [status, status_text, headers, url, redirected, body.into()];
+    Ok(v8::Array::new_with_elements(scope, &parts).into())
 }
 
 /// Settles a fetch's promise with the supervisor's answer.
@@ -184,7 +173,7 @@ pub(crate) fn settle(
     result: Result<HostAnswer, HostError>,
 ) {
     let outcome = match result {
-        Ok(HostAnswer::Fetch(response)) => response_object(scope, response),
+        Ok(HostAnswer::Fetch(response)) => response_parts(scope, response),
         Ok(HostAnswer::Module(_)) => Err("the supervisor answered a fetch with a module".into()),
         Err(e) => Err(describe(&e)),
     };

@@ -35,13 +35,15 @@ async function fetch(input, init = undefined) {
       undo();
     }
   }
+  // [status, statusText, headers, url, redirected, body] (fetch.rs).
+  const status = raw[0];
   return responseFromParts({
-    status: raw.status,
-    statusText: raw.statusText,
-    headers: raw.headers,
-    url: raw.url,
-    redirected: raw.redirected,
-    body: NULL_BODY_STATUS.has(raw.status) ? null : raw.body,
+    status,
+    statusText: raw[1],
+    headers: raw[2],
+    url: raw[3],
+    redirected: raw[4],
+    body: NULL_BODY_STATUS.has(status) ? null : raw[5],
   });
 }
 
