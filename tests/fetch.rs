@@ -61,16 +61,29 @@ fn an_ip_literal_grant_allows_that_port_only() {
         &format!(
             "const r = await fetch({:?}); \
              const j = await fetch({:?}); \
+             let set; try {{ r.headers.set('x-a', '1'); set = 'set' }} catch (e) {{ set = e.message }} \
              return [r.status, r.ok, await r.text(), r.headers.get('content-length'), \
-                     (await j.json()).a, j.url]",
+                     r.headers.has('Content-Length'), [...r.headers].some(([n]) => n === 'content-length'), \
+                     set, (await j.json()).a, j.url]",
             stub.url("/hello?token=secret"),
             stub.url("/json")
         ),
     );
     assert_eq!(doc["status"], "ok", "{doc}");
+    // The response's headers come from the network as they are, immutable.
     assert_eq!(
         doc["result"],
-        json!([200, true, "hello", "5", 1, stub.url("/json")])
+        json!([
+            200,
+            true,
+            "hello",
+            "5",
+            true,
+            true,
+            "Headers are immutable",
+            1,
+            stub.url("/json")
+        ])
     );
     let fetches = doc["fetches"].as_array().unwrap();
     assert_eq!(fetches.len(), 2, "{doc}");
