@@ -51,6 +51,100 @@ fn denied_by_default_with_a_type_error_naming_the_policy() {
     assert!(doc["fetches"][0]["error"].is_string(), "{doc}");
 }
 
+/// `fetch(url)` starts its host call before the Request class loads
+/// (`fetchUrl`); `fetch(url, {})` takes the full path through `new
+/// Request`. Both must give the same outcome for every input, valid or not,
+/// and send the same request.
+#[test]
+fn a_plain_url_fetch_and_the_full_path_agree() {
+    let stub = Stub::start();
+    let server = Server::start(&["--workers", "1", "--allow-net", &grant(&stub)]);
+    let base = stub.url("");
+    let inputs = json!([
+        format!("{base}/hello"),
+        format!("{base}/hello?q=1#frag"),
+        format!("HTTP://127.0.0.1:{}/json", stub.port),
+        format!("{base}/p\u{e9}th/\u{1F600}"),
+        format!("http://user:pw@127.0.0.1:{}/hello", stub.port),
+        format!("http://:pw@127.0.0.1:{}/hello", stub.port),
+        format!("http://user@127.0.0.1:{}/hello", stub.port),
+        "relative/path",
+        "data:,hello",
+        "ftp://127.0.0.1/x",
+        "http://127.0.0.1:9/denied",
+        "",
+    ]);
+    let doc = run(
+        &server,
+        &format!(
+            "const outcome = async (p) => {{ try {{ const r = await p; \
+               return [r.status, r.url, r.redirected, r.type, await r.text()].join(' ') }} \
+               catch (e) {{ return `${{e.name}}: ${{e.message}}` }} }}; \
+             const out = []; \
+             for (const u of {inputs}) out.push([await outcome(fetch(u)), await outcome(fetch(u, {{}}))]); \
+             const d = Object.getOwnPropertyDescriptor(globalThis, 'fetch'); \
+             out.push([fetch.name, fetch.length, d.writable, d.enumerable, d.configurable].join()); \
+             out.push(await outcome(fetch(`{base}/hello\\ud800`))); \
+             return out"
+        ),
+    );
+    assert_eq!(doc["status"], "ok", "{doc}");
+    let rows = doc["result"].as_array().expect("rows");
+    for row in &rows[..rows.len() - 2] {
+        assert_eq!(
+            row[0], row[1],
+            "fetch(url) and fetch(url, {{}}) differ: {doc}"
+        );
+    }
+    let first = |i: usize| rows[i][0].as_str().unwrap_or("").to_string();
+    assert_eq!(first(0), format!("200 {base}/hello false basic hello"));
+    assert_eq!(
+        first(1),
+        format!("200 {base}/hello?q=1#frag false basic hello")
+    );
+    assert!(first(2).starts_with(&format!("200 {base}/json ")), "{doc}");
+    assert!(first(3).starts_with("404 "), "{doc}");
+    assert!(first(4).contains("includes credentials"), "{doc}");
+    assert!(first(5).contains("includes credentials"), "{doc}");
+    assert!(first(6).contains("includes credentials"), "{doc}");
+    assert!(first(7).starts_with("TypeError: Failed to construct 'Request': Invalid URL"));
+    assert!(
+        first(8).contains("the data: scheme is not supported"),
+        "{doc}"
+    );
+    assert!(
+        first(9).contains("the ftp: scheme is not supported"),
+        "{doc}"
+    );
+    assert!(
+        first(10).contains("not allowed by the network policy"),
+        "{doc}"
+    );
+    assert!(first(11).starts_with("TypeError: Failed to construct 'Request': Invalid URL"));
+    assert_eq!(rows[rows.len() - 2], "fetch,1,true,false,true");
+    // A lone surrogate becomes U+FFFD (%EF%BF%BD), as `new Request` does.
+    assert!(
+        rows[rows.len() - 1]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("404 "),
+        "{doc}"
+    );
+    let seen: Vec<(String, String)> = stub
+        .requests()
+        .into_iter()
+        .map(|s| (s.method, s.path))
+        .collect();
+    let mut want = Vec::new();
+    for path in ["/hello", "/hello?q=1", "/json", "/p%C3%A9th/%F0%9F%98%80"] {
+        // Once by each path.
+        want.push(("GET".to_string(), path.to_string()));
+        want.push(("GET".to_string(), path.to_string()));
+    }
+    want.push(("GET".to_string(), "/hello%EF%BF%BD".to_string()));
+    assert_eq!(seen, want, "{doc}");
+}
+
 #[test]
 fn an_ip_literal_grant_allows_that_port_only() {
     let stub = Stub::start();

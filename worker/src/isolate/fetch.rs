@@ -1,10 +1,13 @@
 //! The native half of `fetch`: the ops `fetchStart(method, url, headers,
 //! body, redirect)`, which sends a host call and returns `[id, promise]`,
-//! and `fetchAbort(id)`, which gives up on one; the event loop settles the
-//! promise with [`settle`] when the supervisor's reply arrives. The
-//! JavaScript half (WHATWG `fetch` on `Request`/`Response`/`Headers`) is
-//! `web/js/fetch.js`; the ops are reachable only through its closure (see
-//! `web/ops.rs`).
+//! `fetchUrl(url)`, the same for a plain GET of a URL string (what
+//! `fetch(url)` asks for, started before the Request and Response classes
+//! load), and `fetchAbort(id)`, which gives up on one; the event loop
+//! settles the promise with [`settle`] when the supervisor's reply
+//! arrives. The JavaScript half (WHATWG `fetch` on
+//! `Request`/`Response`/`Headers`) is `web/js/fetch.js` and
+//! `web/js/fetch_http.js`; the ops are reachable only through their
+//! closures (see `web/ops.rs`).
 
 use mcp_v8_shared::{
     FetchRequest, FetchResponse, HostAnswer, HostCallKind, HostError, RedirectMode,
@@ -67,29 +70,77 @@ pub(crate) fn fetch_start(
         "error" => RedirectMode::Error,
         _ => RedirectMode::Follow,
     };
-    let Some(resolver) = v8::PromiseResolver::new(scope) else {
-        return;
-    };
-    let promise = resolver.get_promise(scope);
-    let kind = HostCallKind::Fetch(FetchRequest {
+    let request = FetchRequest {
         method,
         url,
         headers,
         body,
         redirect,
-    });
-    let global = v8::Global::new(scope, resolver);
-    let started = match scope.get_slot_mut::<RunState>() {
-        Some(state) => state.host.start(kind, global),
-        None => Err(LinkError::NoHost),
     };
-    let id = match started {
-        Ok(id) => id,
-        Err(e) => return type_error(scope, &format!("fetch failed: {e}")),
+    match start(scope, request) {
+        Ok(Some(pair)) => rv.set(pair),
+        Ok(None) => {}
+        Err(e) => type_error(scope, &format!("fetch failed: {e}")),
+    }
+}
+
+/// Native `fetchUrl(url)` -> `[id, promise]` for `fetch(url)` with a URL
+/// string and no init: the GET that `new Request(url)` describes, sent
+/// at once. `undefined` where that Request would not be a plain GET of a
+/// network URL (the string is no absolute URL, has credentials, or its
+/// scheme is not http: or https:) or the call cannot start; the glue then
+/// takes the full path, which reports each of those as it always does.
+pub(crate) fn fetch_url(
+    scope: &mut PinScope,
+    args: FunctionCallbackArguments,
+    mut rv: ReturnValue<Value>,
+) {
+    let input = args.get(0);
+    if !input.is_string() {
+        return;
+    }
+    // As `toUSV` does: lone surrogates become U+FFFD.
+    let input = input.to_rust_string_lossy(scope);
+    let Ok(url) = url::Url::parse(&input) else {
+        return;
+    };
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !plain {
+        return;
+    }
+    let request = FetchRequest {
+        method: "GET".into(),
+        url: url.into(),
+        headers: Vec::new(),
+        body: None,
+        redirect: RedirectMode::Follow,
+    };
+    if let Ok(Some(pair)) = start(scope, request) {
+        rv.set(pair);
+    }
+}
+
+/// Sends `request` as a host call of the current run; `[id, promise]`,
+/// or `None` when V8 would not make the promise (an exception is pending).
+fn start<'s>(
+    scope: &mut PinScope<'s, '_>,
+    request: FetchRequest,
+) -> Result<Option<Local<'s, Value>>, LinkError> {
+    let Some(resolver) = v8::PromiseResolver::new(scope) else {
+        return Ok(None);
+    };
+    let promise = resolver.get_promise(scope);
+    let global = v8::Global::new(scope, resolver);
+    let id = match scope.get_slot_mut::<RunState>() {
+        Some(state) => state.host.start(HostCallKind::Fetch(request), global)?,
+        None => return Err(LinkError::NoHost),
     };
     let id = v8::Integer::new_from_unsigned(scope, id);
-    let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
-    rv.set(pair.into());
+    Ok(Some(
+        v8::Array::new_with_elements(scope, &[id.into(), promise.into()]).into(),
+    ))
 }
 
 /// Native `abort(id)`: the reply of call `id` will be ignored.

@@ -12,9 +12,10 @@
 //! it. Names needed only when a function runs (the streams a body makes on
 //! demand, a Blob, a Request's own AbortSignal) are reached with
 //! `need('streams')` instead, which loads that chunk then. So a script
-//! that uses `fetch` loads core and fetch (which parses URLs and UTF-8
-//! with the ops directly), not url, encoding, events, blob, streams,
-//! crypto, the console helpers or the rest.
+//! that uses `fetch` loads fetch, then core and http (which parses URLs
+//! and UTF-8 with the ops directly), not url, encoding, events, blob,
+//! streams, crypto, the console helpers or the rest; a `fetch(url)` has
+//! sent its host call before core and http load.
 //!
 //! Invariant: a chunk's [`Chunk::deps`] come before it in [`CHUNKS`] and,
 //! with their own dependencies, export every name in its imports (a unit
@@ -47,7 +48,7 @@ const EVENTS: usize = 1;
 const ENCODING: usize = 2;
 
 /// The chunks, each after those it depends on.
-pub(super) const CHUNKS: [Chunk; 12] = [
+pub(super) const CHUNKS: [Chunk; 13] = [
     Chunk {
         name: "core",
         ops: "decode, encodeInto, need, utf8Length",
@@ -107,16 +108,16 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         files: &[("blob.js", include_str!("js/blob.js"))],
     },
     Chunk {
-        name: "fetch",
+        name: "http",
         ops: "fetchAbort, fetchStart, httpToken, urlParse, uuid",
         deps: &[CORE],
         imports: "brand, concatBytes, copyOf, deferred, expose, isBufferSource, need, rejected, \
                   requireArgs, toUSV, utf8Decode, utf8Encode, HREF, USERNAME, PASSWORD",
-        exports: "",
+        exports: "fetchReply, fetchRequest",
         files: &[
             ("body.js", include_str!("js/body.js")),
             ("fetch_types.js", include_str!("js/fetch_types.js")),
-            ("fetch.js", include_str!("js/fetch.js")),
+            ("fetch_http.js", include_str!("js/fetch_http.js")),
         ],
     },
     Chunk {
@@ -176,6 +177,16 @@ pub(super) const CHUNKS: [Chunk; 12] = [
         imports: "brand, defineProperty, expose",
         exports: "DOMException",
         files: &[("domexception.js", include_str!("js/domexception.js"))],
+    },
+    // Appended too. No dependencies: `fetch(url)` sends its host call
+    // before core and http load.
+    Chunk {
+        name: "fetch",
+        ops: "fetchUrl, need",
+        deps: &[],
+        imports: "",
+        exports: "",
+        files: &[("fetch.js", include_str!("js/fetch.js"))],
     },
 ];
 

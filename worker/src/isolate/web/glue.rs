@@ -74,6 +74,7 @@ const EXERCISE: &[&str] = &[
     "new TextEncoder().encode('x\\u00e9'); new TextEncoder().encodeInto('x', new Uint8Array(4));",
     "new TextDecoder().decode(new Uint8Array([104, 105])); btoa('xy'); atob('eHk=');",
     "const ac = new AbortController(); ac.signal.addEventListener('abort', () => {}); ac.abort();",
+    "fetch('https://example.com/').catch(() => {});",
     "fetch('https://example.com/', { headers: { accept: 'text/plain' } }).catch(() => {});",
     "fetch(new Request('https://example.com/', { method: 'PUT', body: 'b' })).catch(() => {});",
     "new Blob(['x', new Uint8Array([1])], { type: 'text/plain' }).text();",

@@ -56,6 +56,7 @@ pub(crate) fn later() -> Vec<(&'static str, FunctionCallback)> {
         ("need", super::lazy::need.map_fn_to()),
         ("loadAll", super::lazy::load_all.map_fn_to()),
         ("httpToken", super::http::http_token.map_fn_to()),
+        ("fetchUrl", super::super::fetch::fetch_url.map_fn_to()),
     ]
 }
 

@@ -1,50 +1,16 @@
-// fetch(): WHATWG semantics on Request/Response. The request is sent to
-// the supervisor as a host call (ops.fetchStart); the supervisor applies
-// the network policy and does the IO. An AbortSignal gives up on the host
-// call (ops.fetchAbort), which makes the supervisor drop the connection.
-
-const NETWORK_SCHEMES = new Set(['http:', 'https:']);
+// The `fetch` global, a chunk of its own with no dependencies. A fetch of
+// a URL string alone (the common case) sends its host call first
+// (ops.fetchUrl, the GET that `new Request(url)` describes) and loads
+// core and the http chunk (Headers, Request, Response) while the
+// supervisor does the request, so the two overlap. ops.fetchUrl answers
+// undefined where that Request would not be a plain GET of an http: or
+// https: URL, or the call cannot start; every other fetch, and those,
+// take the full path (fetch_http.js), which reports what is wrong.
 
 async function fetch(input, init = undefined) {
-  requireArgs(arguments.length, 1, "Failed to execute 'fetch'");
-  const request = new Request(input, init);
-  const parts = requestParts(request);
-  const signal = parts.signal; // null: the request has none yet, so nothing aborts it
-  if (signal?.aborted) throw signal.reason;
-  const scheme = parts.url.slice(0, parts.url.indexOf(':') + 1); // a serialised URL
-  if (!NETWORK_SCHEMES.has(scheme)) {
-    throw new TypeError(`fetch failed: the ${scheme} scheme is not supported, only http: and https:`);
-  }
-  const body = parts.body === null ? undefined
-    : parts.body.bytes !== null ? parts.body.bytes
-    : await consumeBody({ stream: parts.body.stream, bytes: null, consumed: false });
-  if (signal?.aborted) throw signal.reason;
-  const [id, pending] = ops.fetchStart(parts.method, parts.url, parts.headers, body, parts.redirect);
-  let raw;
-  if (signal === null) {
-    raw = await pending;
-  } else {
-    const aborted = deferred();
-    const undo = need('events').addAbortAlgorithm(signal, () => {
-      ops.fetchAbort(id);
-      aborted.reject(signal.reason);
-    });
-    try {
-      raw = await Promise.race([pending, aborted.promise]);
-    } finally {
-      undo();
-    }
-  }
-  // [status, statusText, headers, url, redirected, body] (fetch.rs).
-  const status = raw[0];
-  return responseFromParts({
-    status,
-    statusText: raw[1],
-    headers: raw[2],
-    url: raw[3],
-    redirected: raw[4],
-    body: NULL_BODY_STATUS.has(status) ? null : raw[5],
-  });
+  const started = typeof input === 'string' && init === undefined ? ops.fetchUrl(input) : undefined;
+  if (shared['#http'] !== true) ops.need('http');
+  return started === undefined ? shared.fetchRequest(...arguments) : shared.fetchReply(started[1]);
 }
 
-expose('fetch', fetch);
+Object.defineProperty(globalThis, 'fetch', { value: fetch, writable: true, configurable: true, enumerable: false });
