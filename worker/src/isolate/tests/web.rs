@@ -25,7 +25,7 @@ pub(super) fn glue_code_cache(engine: &mut Engine) {
             "new Response('x').status",
             "200",
             2,
-            "Response loads core and fetch (not url or encoding)",
+            "Response loads core and http (not url or encoding)",
         ),
         (
             "new Response('x').body.locked",
@@ -36,8 +36,14 @@ pub(super) fn glue_code_cache(engine: &mut Engine) {
         (
             "new Request('http://a/').signal.aborted",
             "false",
-            3,
-            "a Request's signal adds events",
+            4,
+            "a Request loads core, http and request, its signal events",
+        ),
+        (
+            "typeof fetch",
+            "\"function\"",
+            1,
+            "the fetch global alone is a chunk without dependencies",
         ),
     ] {
         check_case(engine, script, &Want::Json(want), &[]);

@@ -12,10 +12,11 @@
 //! it. Names needed only when a function runs (the streams a body makes on
 //! demand, a Blob, a Request's own AbortSignal) are reached with
 //! `need('streams')` instead, which loads that chunk then. So a script
-//! that uses `fetch` loads fetch, then core and http (which parses URLs
-//! and UTF-8 with the ops directly), not url, encoding, events, blob,
-//! streams, crypto, the console helpers or the rest; a `fetch(url)` has
-//! sent its host call before core and http load.
+//! that uses `fetch` loads fetch, then core and http (Headers, Response
+//! and bodies, which parse URLs and UTF-8 with the ops directly), and
+//! request only for a fetch with an init or a Request; not url, encoding,
+//! events, blob, streams, crypto, the console helpers or the rest. A
+//! `fetch(url)` has sent its host call before core and http load.
 //!
 //! Invariant: a chunk's [`Chunk::deps`] come before it in [`CHUNKS`] and,
 //! with their own dependencies, export every name in its imports (a unit
@@ -46,9 +47,10 @@ pub(super) struct Chunk {
 const CORE: usize = 0;
 const EVENTS: usize = 1;
 const ENCODING: usize = 2;
+const HTTP: usize = 6;
 
 /// The chunks, each after those it depends on.
-pub(super) const CHUNKS: [Chunk; 13] = [
+pub(super) const CHUNKS: [Chunk; 14] = [
     Chunk {
         name: "core",
         ops: "decode, encodeInto, need, utf8Length",
@@ -109,15 +111,16 @@ pub(super) const CHUNKS: [Chunk; 13] = [
     },
     Chunk {
         name: "http",
-        ops: "fetchAbort, fetchStart, httpToken, urlParse, uuid",
+        ops: "httpToken, urlParse, uuid",
         deps: &[CORE],
-        imports: "brand, concatBytes, copyOf, deferred, expose, isBufferSource, need, rejected, \
-                  requireArgs, toUSV, utf8Decode, utf8Encode, HREF, USERNAME, PASSWORD",
-        exports: "fetchReply, fetchRequest",
+        imports: "brand, concatBytes, copyOf, expose, isBufferSource, need, rejected, \
+                  requireArgs, toUSV, utf8Decode, utf8Encode, HREF",
+        exports: "Headers, headersList, bodyArrayBuffer, bodyBlob, bodyBytes, bodyFormData, \
+                  bodyJson, bodyStream, bodyText, bodyUsed, cloneBody, consumeBody, extractBody, \
+                  newBody, fetchReply, responseFromRaw",
         files: &[
             ("body.js", include_str!("js/body.js")),
             ("fetch_types.js", include_str!("js/fetch_types.js")),
-            ("fetch_http.js", include_str!("js/fetch_http.js")),
         ],
     },
     Chunk {
@@ -187,6 +190,19 @@ pub(super) const CHUNKS: [Chunk; 13] = [
         imports: "",
         exports: "",
         files: &[("fetch.js", include_str!("js/fetch.js"))],
+    },
+    // Appended too: Request and the full path of fetch, which a plain
+    // `fetch(url)` does not need.
+    Chunk {
+        name: "request",
+        ops: "fetchAbort, fetchStart, httpToken, urlParse",
+        deps: &[CORE, HTTP],
+        imports: "brand, deferred, expose, need, requireArgs, toUSV, HREF, USERNAME, PASSWORD, \
+                  Headers, headersList, bodyArrayBuffer, bodyBlob, bodyBytes, bodyFormData, \
+                  bodyJson, bodyStream, bodyText, bodyUsed, cloneBody, consumeBody, extractBody, \
+                  newBody, responseFromRaw",
+        exports: "fetchRequest",
+        files: &[("request.js", include_str!("js/request.js"))],
     },
 ];
 

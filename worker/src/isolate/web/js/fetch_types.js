@@ -1,6 +1,7 @@
-// Headers, Request and Response (Fetch Standard, without fetch itself).
-// For the glue's own use (a later fetch): `responseFromParts` builds a
-// Response from network parts and `requestParts` reads a Request.
+// Headers and Response (Fetch Standard), and what `fetch(url)` needs to
+// turn a host call's answer into a Response (`fetchReply`): the http chunk.
+// Request and the full path of fetch are the request chunk's
+// (request.js), which a plain `fetch(url)` does not load.
 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
@@ -142,114 +143,6 @@ class Headers {
 }
 brand(Headers);
 
-const METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH']);
-function normalizeMethod(m) {
-  m = String(m);
-  if (!ops.httpToken(m)) throw new TypeError(`'${m}' is not a valid HTTP method`);
-  const upper = m.toUpperCase();
-  if (['CONNECT', 'TRACE', 'TRACK'].includes(upper)) throw new TypeError(`'${m}' HTTP method is unsupported`);
-  return METHODS.has(upper) ? upper : m;
-}
-
-let requestState;
-class Request {
-  #s;
-  constructor(input, init = undefined) {
-    requireArgs(arguments.length, 1, "Failed to construct 'Request'");
-    init = init ?? {};
-    let s;
-    if (input instanceof Request) {
-      const from = input.#s;
-      s = { ...from, headers: new Headers(from.headers), body: from.body };
-      if (init.body === undefined && from.body && bodyUsed(from.body)) {
-        throw new TypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
-      }
-    } else {
-      const parsed = ops.urlParse(toUSV(input), undefined);
-      if (parsed === undefined) throw new TypeError(`Failed to construct 'Request': Invalid URL ${String(input)}`);
-      if (parsed[USERNAME] || parsed[PASSWORD]) {
-        throw new TypeError("Failed to construct 'Request': Request cannot be constructed from a URL that includes credentials");
-      }
-      s = {
-        method: 'GET', url: parsed[HREF], headers: new Headers(), body: null, redirect: 'follow',
-        mode: 'cors', credentials: 'same-origin', cache: 'default', referrer: 'about:client',
-        referrerPolicy: '', integrity: '', keepalive: false, signal: null, duplex: 'half',
-      };
-    }
-    if (init.method !== undefined) s.method = normalizeMethod(init.method);
-    for (const k of ['redirect', 'mode', 'credentials', 'cache', 'referrerPolicy', 'integrity']) {
-      if (init[k] !== undefined) s[k] = String(init[k]);
-    }
-    if (init.referrer !== undefined) s.referrer = String(init.referrer) === '' ? '' : 'about:client';
-    if (init.keepalive !== undefined) s.keepalive = !!init.keepalive;
-    if (init.headers !== undefined) s.headers = new Headers(init.headers);
-    // Without a parent signal, the request's own is made on first use
-    // (`signal`), so a Request alone does not load the events chunk. (An
-    // input Request without one has nothing that could abort it.)
-    const parent = init.signal !== undefined ? init.signal : input instanceof Request ? requestState(input).signal : null;
-    s.signal = null;
-    if (parent) {
-      const { AbortController, AbortSignal, addAbortAlgorithm } = need('events');
-      if (!(parent instanceof AbortSignal)) throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
-      const controller = new AbortController();
-      if (parent.aborted) controller.abort(parent.reason);
-      else addAbortAlgorithm(parent, () => controller.abort(parent.reason));
-      s.signal = controller.signal;
-    }
-    if (init.body !== undefined && init.body !== null) {
-      if (s.method === 'GET' || s.method === 'HEAD') {
-        throw new TypeError("Failed to construct 'Request': Request with GET/HEAD method cannot have body.");
-      }
-      const extracted = extractBody(init.body);
-      if (extracted.stream && init.duplex !== 'half') {
-        throw new TypeError("Failed to construct 'Request': The `duplex` member must be specified for a request with a streaming body");
-      }
-      if (extracted.type && !s.headers.has('content-type')) s.headers.append('content-type', extracted.type);
-      s.body = newBody(extracted);
-    } else if (input instanceof Request && input.#s.body) {
-      // The new request takes the body over; the old one becomes used.
-      const old = input.#s.body;
-      s.body = { stream: old.stream, bytes: old.bytes, consumed: false };
-      old.consumed = true;
-    }
-    this.#s = s;
-  }
-  get method() { return this.#s.method; }
-  get url() { return this.#s.url; }
-  get headers() { return this.#s.headers; }
-  get destination() { return ''; }
-  get referrer() { return this.#s.referrer; }
-  get referrerPolicy() { return this.#s.referrerPolicy; }
-  get mode() { return this.#s.mode; }
-  get credentials() { return this.#s.credentials; }
-  get cache() { return this.#s.cache; }
-  get redirect() { return this.#s.redirect; }
-  get integrity() { return this.#s.integrity; }
-  get keepalive() { return this.#s.keepalive; }
-  get signal() {
-    const s = this.#s;
-    if (s.signal === null) s.signal = new (need('events').AbortController)().signal;
-    return s.signal;
-  }
-  get duplex() { return 'half'; }
-  clone() {
-    const s = this.#s;
-    const copy = new Request(s.url, { method: s.method, headers: s.headers, signal: s.signal, redirect: s.redirect });
-    copy.#s.body = cloneBody(s.body);
-    return copy;
-  }
-  get body() { return bodyStream(this.#s.body); }
-  get bodyUsed() { return bodyUsed(this.#s.body); }
-  arrayBuffer() { return bodyArrayBuffer(this.#s); }
-  bytes() { return bodyBytes(this.#s); }
-  text() { return bodyText(this.#s); }
-  json() { return bodyJson(this.#s); }
-  blob() { return bodyBlob(this.#s); }
-  formData() { return bodyFormData(this.#s); }
-  static { requestState = (r) => r.#s; }
-}
-brand(Request);
-
 let responseState;
 function initResponse(s, init) {
   init = init ?? {};
@@ -339,22 +232,25 @@ const responseFromParts = (({ status, statusText = '', headers = [], url = '', r
   return r;
 });
 
-// For fetch: what a Request asks for. `body` is null or `{stream, bytes}`
-// (the request body is marked used).
-function requestParts(request) {
-  const s = requestState(request);
-  let body = null;
-  if (s.body) {
-    if (bodyUsed(s.body)) throw new TypeError('Request body has already been used');
-    body = { stream: s.body.stream, bytes: s.body.bytes };
-    s.body.consumed = true;
-  }
-  return {
-    method: s.method, url: s.url, headers: headersList(s.headers), body, signal: s.signal,
-    redirect: s.redirect, credentials: s.credentials, keepalive: s.keepalive,
-  };
-}
+// The Response of a host call's answer, `[status, statusText, headers,
+// url, redirected, body]` (fetch.rs). This and `fetchReply` run only once
+// a supervisor answered, which the code cache's exercise has none of:
+// parenthesised, V8 compiles them with the chunk and the cache keeps them.
+const responseFromRaw = ((raw) => {
+  const status = raw[0];
+  return responseFromParts({
+    status,
+    statusText: raw[1],
+    headers: raw[2],
+    url: raw[3],
+    redirected: raw[4],
+    body: NULL_BODY_STATUS.has(status) ? null : raw[5],
+  });
+});
+
+// The Response for the host call `fetch` started itself (no signal, so
+// nothing aborts it): `pending` settles with the answer.
+const fetchReply = (async function (pending) { return responseFromRaw(await pending); });
 
 expose('Headers', Headers);
-expose('Request', Request);
 expose('Response', Response);
