@@ -5,9 +5,9 @@
 //! load), and `fetchAbort(id)`, which gives up on one; the event loop
 //! settles the promise with [`settle`] when the supervisor's reply
 //! arrives. The JavaScript half (WHATWG `fetch` on
-//! `Request`/`Response`/`Headers`) is `web/js/fetch.js` and
-//! `web/js/fetch_http.js`; the ops are reachable only through their
-//! closures (see `web/ops.rs`).
+//! `Request`/`Response`/`Headers`) is `web/js/fetch.js`,
+//! `web/js/fetch_types.js` and `web/js/request.js`; the ops are reachable
+//! only through their closures (see `web/ops.rs`).
 
 use mcp_v8_shared::{
     FetchRequest, FetchResponse, HostAnswer, HostCallKind, HostError, RedirectMode,
