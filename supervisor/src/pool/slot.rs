@@ -6,13 +6,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use std::collections::HashMap;
 
-use futures::{SinkExt, StreamExt};
+use std::panic::AssertUnwindSafe;
+
+use futures::future::{abortable, AbortHandle};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, SinkExt, StreamExt};
 use mcp_v8_shared::{
     decode, encode, ExecError, ExecRequest, ExecResponse, HostCallKind, HostReply, Request,
     Response, MAX_HOST_CALLS_IN_FLIGHT,
 };
 use tokio::sync::mpsc;
-use tokio::task::{AbortHandle, JoinSet};
 
 use super::exit_class::ExitClass;
 use super::spawn::{send, spawn_worker, SpawnError, Spawned};
@@ -23,7 +26,7 @@ use crate::host::RunHost;
 /// Host calls of one job the supervisor runs at once before it retires the
 /// worker as out of protocol. The worker keeps itself to
 /// `MAX_HOST_CALLS_IN_FLIGHT` fetches plus one module load; the margin
-/// covers calls whose reply went out but whose task is not reaped yet.
+/// covers calls whose reply went out but that are not reaped yet.
 const SUPERVISOR_IN_FLIGHT_LIMIT: usize = 4 * MAX_HOST_CALLS_IN_FLIGHT;
 
 /// Time a worker gets past an execution's deadline before it is killed
@@ -231,11 +234,14 @@ enum Ran {
 }
 
 /// Sends the job, then serves its host calls until the worker answers,
-/// the hard deadline passes or the caller cancels. Host calls run as
-/// tasks of a `JoinSet` owned here: when the job ends, for whatever
-/// reason, dropping the set aborts them and closes their connections.
-/// Replies go out through their own writer, so that a large reply never
-/// blocks reading the worker's next frame.
+/// the hard deadline passes or the caller cancels. Host calls are futures
+/// polled here, in the slot's own task (no task spawned per call, no
+/// other runtime thread woken to run it): when the job ends, for whatever
+/// reason, dropping them closes their connections, and a call the worker
+/// gives up on is aborted. A call that panics is logged and answered by
+/// nobody (the worker's deadline ends the run). Replies go out through
+/// their own writer, so that a large reply never blocks reading the
+/// worker's next frame.
 async fn run_job(
     worker: &mut Spawned,
     request: ExecRequest,
@@ -248,8 +254,9 @@ async fn run_job(
     tokio::pin!(hard_deadline);
     host.started(timeout);
     let (mut sink, mut stream) = (&mut worker.conn).split();
-    let (replies, mut outgoing) = mpsc::channel::<HostReply>(MAX_HOST_CALLS_IN_FLIGHT + 1);
-    let mut calls: JoinSet<()> = JoinSet::new();
+    // One reply per call at most, so sending never waits on a full channel.
+    let (replies, mut outgoing) = mpsc::channel::<HostReply>(SUPERVISOR_IN_FLIGHT_LIMIT + 1);
+    let mut calls = FuturesUnordered::new();
     let mut in_flight: HashMap<u32, AbortHandle> = HashMap::new();
     let writer = async {
         let send = |r: &Request| encode(r).map(bytes::Bytes::from);
@@ -292,13 +299,10 @@ async fn run_job(
                                 tracing::error!(execution = id, "worker exceeded the host calls in flight");
                                 return Ran::Kill(ExitClass::Retired);
                             }
-                            let (host, replies, call_id) = (host.clone(), replies.clone(), call.call_id);
-                            let task = calls.spawn(async move {
-                                if let Some(reply) = host.handle(call_id, call.kind).await {
-                                    let _ = replies.send(reply).await;
-                                }
-                            });
-                            in_flight.insert(call_id, task);
+                            let call_id = call.call_id;
+                            let (task, handle) = abortable(host.clone().handle(call_id, call.kind));
+                            calls.push(AssertUnwindSafe(task).catch_unwind().map(move |done| (call_id, done)));
+                            in_flight.insert(call_id, handle);
                         }
                         Ok(other) => {
                             tracing::error!(execution = id, "worker answered out of protocol: {other:?}");
@@ -310,12 +314,18 @@ async fn run_job(
                         }
                     }
                 }
-                Some(done) = calls.join_next_with_id(), if !calls.is_empty() => {
-                    let task = match done {
-                        Ok((task, ())) => task,
-                        Err(e) => e.id(),
-                    };
-                    in_flight.retain(|_, handle| handle.id() != task);
+                Some((call_id, done)) = calls.next(), if !calls.is_empty() => {
+                    in_flight.remove(&call_id);
+                    match done {
+                        Ok(Ok(Some(reply))) => {
+                            if replies.send(reply).await.is_err() {
+                                return Ran::Lost;
+                            }
+                        }
+                        // Aborted, or nothing to answer.
+                        Ok(_) => {}
+                        Err(_) => tracing::error!(execution = id, call = call_id, "a host call panicked"),
+                    }
                 }
             }
         }
