@@ -254,7 +254,8 @@ async fn run_job(
     tokio::pin!(hard_deadline);
     host.started(timeout);
     let (mut sink, mut stream) = (&mut worker.conn).split();
-    // One reply per call at most, so sending never waits on a full channel.
+    // Room for a reply from every call in flight. A worker that stops
+    // reading its replies fills it; the hard deadline then ends its job.
     let (replies, mut outgoing) = mpsc::channel::<HostReply>(SUPERVISOR_IN_FLIGHT_LIMIT + 1);
     let mut calls = FuturesUnordered::new();
     let mut in_flight: HashMap<u32, AbortHandle> = HashMap::new();
@@ -295,7 +296,9 @@ async fn run_job(
                                 }
                                 continue;
                             }
-                            if in_flight.len() >= SUPERVISOR_IN_FLIGHT_LIMIT {
+                            // Counted in `calls`, not by id: a worker that
+                            // reuses an id still gets no more than the limit.
+                            if calls.len() >= SUPERVISOR_IN_FLIGHT_LIMIT {
                                 tracing::error!(execution = id, "worker exceeded the host calls in flight");
                                 return Ran::Kill(ExitClass::Retired);
                             }
