@@ -172,19 +172,18 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 pub async fn fetch(run: &RunHost, req: FetchRequest) -> Result<FetchResponse, HostError> {
     let started = Instant::now();
     let method_name = req.method.clone();
-    let shown = Url::parse(&req.url)
-        .map(|u| display_url(&u))
-        .unwrap_or_else(|_| req.url.clone());
-    let result = perform(run, req).await;
+    // Parsed once: for the log, the record and the request itself.
+    let url = Url::parse(&req.url);
+    let (shown, host) = match &url {
+        Ok(u) => (display_url(u), u.host_str().unwrap_or_default().to_string()),
+        Err(_) => (req.url.clone(), String::new()),
+    };
+    let result = perform(run, req, url).await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let (status, bytes, error) = match &result {
         Ok(r) => (Some(r.status), r.body.len() as u64, None),
         Err(e) => (None, 0, Some(e.message.clone())),
     };
-    let host = Url::parse(&shown)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_default();
     tracing::info!(
         execution = run.exec_id,
         method = %method_name,
@@ -209,7 +208,12 @@ pub async fn fetch(run: &RunHost, req: FetchRequest) -> Result<FetchResponse, Ho
     result
 }
 
-async fn perform(run: &RunHost, req: FetchRequest) -> Result<FetchResponse, HostError> {
+/// Performs `req`, whose URL parsed as `url`.
+async fn perform(
+    run: &RunHost,
+    req: FetchRequest,
+    url: Result<Url, url::ParseError>,
+) -> Result<FetchResponse, HostError> {
     let config = &run.services.config;
     if !take_fetch(run) {
         return Err(host_error(
@@ -230,7 +234,7 @@ async fn perform(run: &RunHost, req: FetchRequest) -> Result<FetchResponse, Host
             ),
         ));
     }
-    let mut url = Url::parse(&req.url).map_err(|e| {
+    let mut url = url.map_err(|e| {
         host_error(
             HostErrorKind::Invalid,
             format!("bad URL {:?}: {e}", req.url),
