@@ -127,7 +127,6 @@ function requestParts(request) {
   };
 }
 
-
 // fetch(), the full path: WHATWG semantics on Request/Response. The
 // request is sent to the supervisor as a host call (ops.fetchStart); the
 // supervisor applies the network policy and does the IO. An AbortSignal
