@@ -365,26 +365,6 @@ fn a_server_that_never_answers_times_out_on_time_and_is_hung_up_on() {
 }
 
 #[test]
-fn abort_signal_aborts_the_host_call() {
-    let stub = Stub::start();
-    let server = Server::start(&["--workers", "1", "--allow-net", &grant(&stub)]);
-    let doc = run(
-        &server,
-        &format!(
-            "const c = new AbortController(); setTimeout(() => c.abort(), 200); \
-             try {{ await fetch({:?}, {{signal: c.signal}}); return 'no' }} \
-             catch (e) {{ return e.name }}",
-            stub.url("/hang")
-        ),
-    );
-    assert_eq!(doc["result"], "AbortError", "{doc}");
-    assert!(
-        stub.wait_hang_closed(1, Duration::from_secs(5)),
-        "the aborted connection stayed open"
-    );
-}
-
-#[test]
 fn fetch_header_reaches_the_server_and_never_the_script() {
     let stub = Stub::start();
     let secret = "s3cr3t-value-42";

@@ -39,6 +39,15 @@ pub enum HostCallKind {
     /// The script gave up on call `call_id` (e.g. `AbortSignal`); no reply
     /// is sent for an abort itself, and the aborted call gets none either.
     Abort,
+    /// Answer `call_id` with [`HostAnswer::Woken`] `after_us` microseconds
+    /// from now. The worker's only way to wait with a timeout: it blocks
+    /// reading its socket (its seccomp filter has no `poll`), so the next
+    /// timer or the deadline is a reply like any other. A run has at most
+    /// one: a new `Wake` replaces the one pending.
+    Wake {
+        /// Microseconds to wait.
+        after_us: u64,
+    },
 }
 
 /// Supervisor -> worker: the answer to one call.
@@ -59,6 +68,8 @@ pub enum HostAnswer {
     Fetch(FetchResponse),
     /// A module's source.
     Module(ModuleSource),
+    /// The time of a [`HostCallKind::Wake`] came.
+    Woken,
 }
 
 /// Why a host call failed; the worker turns it into a JS error.

@@ -20,7 +20,7 @@ use crate::error::ExecError;
 use crate::host::{HostCall, HostReply};
 
 /// Bumped whenever any type in this crate changes shape.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The fd number at which a worker finds its end of the socket pair.
 pub const WORKER_IPC_FD: i32 = 3;

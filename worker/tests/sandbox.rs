@@ -263,6 +263,7 @@ fn attacks_die_of_sigsys() {
         ("ptrace", libc::SYS_ptrace),
         ("kill", libc::SYS_kill),
         ("sched_other", libc::SYS_sched_getparam),
+        ("poll", libc::SYS_ppoll),
     ];
     for (name, syscall) in attacks {
         let mut child = Child::spawn("sealed");

@@ -181,7 +181,8 @@ impl RunHost {
         }
     }
 
-    /// Answers one call (`Abort` is handled by the caller).
+    /// Answers one call (`Abort`, and a `Wake` replacing another, are
+    /// handled by the caller).
     pub async fn handle(self: Arc<Self>, call_id: u32, kind: HostCallKind) -> Option<HostReply> {
         let result = match kind {
             HostCallKind::Fetch(request) => {
@@ -215,6 +216,11 @@ impl RunHost {
                     .metrics
                     .host_call("module", result_label(&result));
                 result.map(HostAnswer::Module)
+            }
+            HostCallKind::Wake { after_us } => {
+                // Any length is safe: the job's end drops the call.
+                tokio::time::sleep(Duration::from_micros(after_us)).await;
+                Ok(HostAnswer::Woken)
             }
             HostCallKind::Abort => return None,
         };

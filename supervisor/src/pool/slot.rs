@@ -25,7 +25,7 @@ use crate::host::RunHost;
 
 /// Host calls of one job the supervisor runs at once before it retires the
 /// worker as out of protocol. The worker keeps itself to
-/// `MAX_HOST_CALLS_IN_FLIGHT` fetches plus one module load; the margin
+/// `MAX_HOST_CALLS_IN_FLIGHT` fetches plus one module load and one wake; the margin
 /// covers calls whose reply went out but that are not reaped yet.
 const SUPERVISOR_IN_FLIGHT_LIMIT: usize = 4 * MAX_HOST_CALLS_IN_FLIGHT;
 
@@ -259,6 +259,8 @@ async fn run_job(
     let (replies, mut outgoing) = mpsc::channel::<HostReply>(SUPERVISOR_IN_FLIGHT_LIMIT + 1);
     let mut calls = FuturesUnordered::new();
     let mut in_flight: HashMap<u32, AbortHandle> = HashMap::new();
+    // The call id of the job's pending `Wake`: a new one replaces it.
+    let mut wake: Option<u32> = None;
     let writer = async {
         let send = |r: &Request| encode(r).map(bytes::Bytes::from);
         let Ok(exec) = send(&Request::Exec(request)) else {
@@ -303,6 +305,11 @@ async fn run_job(
                                 return Ran::Kill(ExitClass::Retired);
                             }
                             let call_id = call.call_id;
+                            if let HostCallKind::Wake { .. } = call.kind {
+                                if let Some(task) = wake.replace(call_id).and_then(|old| in_flight.remove(&old)) {
+                                    task.abort();
+                                }
+                            }
                             let (task, handle) = abortable(host.clone().handle(call_id, call.kind));
                             calls.push(AssertUnwindSafe(task).catch_unwind().map(move |done| (call_id, done)));
                             in_flight.insert(call_id, handle);

@@ -4,9 +4,10 @@
 //! Each turn: run microtasks to completion; stop on an uncaught exception
 //! or an unhandled rejection; pump V8's foreground tasks; settle a host
 //! reply that is already here; fire the earliest due timer; otherwise
-//! wait, never past the deadline: for the next host reply (`ppoll` on the
-//! IPC fd, see `host.rs`) when calls are in flight, else by sleeping until
-//! the next timer.
+//! wait, never past the deadline: for the next host reply (a blocking read
+//! of the IPC socket, after asking the supervisor for a wake-up at the
+//! next timer or the deadline, see `host.rs`) when calls are in flight,
+//! else by sleeping until the next timer.
 
 use std::time::Instant;
 

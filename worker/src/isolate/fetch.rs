@@ -225,7 +225,9 @@ pub(crate) fn settle(
 ) {
     let outcome = match result {
         Ok(HostAnswer::Fetch(response)) => response_parts(scope, response),
-        Ok(HostAnswer::Module(_)) => Err("the supervisor answered a fetch with a module".into()),
+        Ok(HostAnswer::Module(_) | HostAnswer::Woken) => {
+            Err("the supervisor answered a fetch with something else".into())
+        }
         Err(e) => Err(describe(&e)),
     };
     match outcome {

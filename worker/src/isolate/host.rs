@@ -2,17 +2,19 @@
 //! call on the IPC socket, waiting for replies together with timers and
 //! the deadline, and the table of calls awaiting their reply.
 //!
-//! The worker is single-threaded and blocking. While a run has calls in
-//! flight, the event loop waits with `ppoll(2)` on the IPC fd, with a
-//! timeout of the next timer or the deadline, whichever is first (ppoll
-//! only waits on a descriptor the worker already has; it opens nothing,
-//! see docs/sandbox.md). A call that must be answered before JavaScript
-//! can go on (a module's source: V8's resolve callback is synchronous)
-//! blocks in [`HostCalls::call_blocking`]; replies to other calls that
-//! arrive meanwhile are kept and settled by the event loop later.
+//! The worker is single-threaded and blocking, and its seccomp filter has
+//! no `poll`: waiting is a blocking read of the IPC socket. So that a wait
+//! ends at the next timer or the deadline even when no reply comes, the
+//! worker first asks the supervisor to wake it then
+//! ([`HostCallKind::Wake`]), and the wake-up is a reply like the others
+//! (docs/sandbox.md). A run asks again only for an earlier time than the
+//! one it already asked for. A call that must be answered before
+//! JavaScript can go on (a module's source: V8's resolve callback is
+//! synchronous) blocks in [`HostCalls::call_blocking`]; replies to other
+//! calls that arrive meanwhile are kept and settled by the event loop
+//! later.
 
 use std::collections::{HashMap, VecDeque};
-use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -50,8 +52,6 @@ impl From<FrameError> for LinkError {
 pub(crate) struct HostLink {
     /// The stream on the IPC fd; never closed from here.
     stream: ManuallyDrop<UnixStream>,
-    /// The fd, for ppoll.
-    fd: RawFd,
     /// Frame bound of the worker.
     max_frame: u64,
 }
@@ -67,7 +67,6 @@ impl HostLink {
             // SAFETY: the caller guarantees the fd is an open socket; the
             // ManuallyDrop keeps this stream from closing it.
             stream: ManuallyDrop::new(unsafe { UnixStream::from_raw_fd(fd) }),
-            fd,
             max_frame,
         }
     }
@@ -77,13 +76,10 @@ impl HostLink {
         Ok(())
     }
 
-    /// Waits at most `timeout` for the next frame; `None` when none came.
-    fn recv(&mut self, timeout: Duration) -> Result<Option<HostReply>, LinkError> {
-        if !readable(self.fd, timeout).map_err(|e| LinkError::Ipc(e.to_string()))? {
-            return Ok(None);
-        }
+    /// Blocks for the next frame, which must be a host reply.
+    fn read(&mut self) -> Result<HostReply, LinkError> {
         match read_frame::<Request>(&mut *self.stream, self.max_frame)? {
-            Request::HostReply(reply) => Ok(Some(reply)),
+            Request::HostReply(reply) => Ok(reply),
             Request::Shutdown => Err(LinkError::Ipc("shutdown during a run".into())),
             Request::Exec(_) | Request::Init(_) | Request::WebSnapshot(_) => Err(LinkError::Ipc(
                 "the supervisor sent a request during a run".into(),
@@ -92,29 +88,10 @@ impl HostLink {
     }
 }
 
-/// `ppoll` on one fd for input; true when a read will not block
-/// (including end of file).
-fn readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ts = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
-    };
-    // SAFETY: one valid pollfd, a valid timespec, no signal mask change.
-    let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(false)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(n > 0)
+/// Whole microseconds in `d`, rounded up, so that a wake-up never comes
+/// before the time asked for.
+fn micros_ceil(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
 /// The host calls of one run.
@@ -129,6 +106,9 @@ pub(crate) struct HostCalls {
     pending: HashMap<u32, v8::Global<v8::PromiseResolver>>,
     /// Replies that arrived while a blocking call waited.
     early: VecDeque<HostReply>,
+    /// The wake-up asked of the supervisor and not yet come: its call id
+    /// and the time it was asked for.
+    wake: Option<(u32, Instant)>,
     /// Calls made so far in this run (modules and fetches).
     pub(crate) made: u64,
 }
@@ -142,6 +122,7 @@ impl HostCalls {
             last_id: 0,
             pending: HashMap::new(),
             early: VecDeque::new(),
+            wake: None,
             made: 0,
         }
     }
@@ -208,25 +189,20 @@ impl HostCalls {
     ) -> Result<Result<HostAnswer, HostError>, LinkError> {
         self.check_room()?;
         let call_id = self.next_id();
-        let exec_id = self.exec_id;
-        let link = self.link.as_mut().ok_or(LinkError::NoHost)?;
-        link.send(HostCall {
-            exec_id,
+        let call = HostCall {
+            exec_id: self.exec_id,
             call_id,
             kind,
-        })?;
+        };
+        self.link.as_mut().ok_or(LinkError::NoHost)?.send(call)?;
         self.made += 1;
         loop {
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return Err(LinkError::Deadline);
             }
-            let Some(reply) = link.recv(deadline - now)? else {
+            let Some(reply) = self.recv(deadline)? else {
                 continue;
             };
-            if reply.exec_id != exec_id {
-                continue;
-            }
             if reply.call_id == call_id {
                 return Ok(reply.result);
             }
@@ -260,13 +236,44 @@ impl HostCalls {
             if now >= until {
                 return Ok(None);
             }
-            let link = self.link.as_mut().ok_or(LinkError::NoHost)?;
-            let Some(reply) = link.recv(until - now)? else {
+            let Some(reply) = self.recv(until)? else {
                 return Ok(None);
             };
-            if reply.exec_id == self.exec_id {
-                self.early.push_back(reply);
+            self.early.push_back(reply);
+        }
+    }
+
+    /// Blocks for the next reply of this run, having asked the supervisor
+    /// to wake the worker at `until` unless it asked for that time or an
+    /// earlier one already; `None` when the wake-up came first (then the
+    /// time asked for has passed). Replies of earlier runs and wake-ups
+    /// that were replaced are skipped.
+    fn recv(&mut self, until: Instant) -> Result<Option<HostReply>, LinkError> {
+        if self.wake.is_none_or(|(_, at)| at > until) {
+            let call_id = self.next_id();
+            let after_us = micros_ceil(until.saturating_duration_since(Instant::now()));
+            let call = HostCall {
+                exec_id: self.exec_id,
+                call_id,
+                kind: HostCallKind::Wake { after_us },
+            };
+            self.link.as_mut().ok_or(LinkError::NoHost)?.send(call)?;
+            self.wake = Some((call_id, until));
+        }
+        let link = self.link.as_mut().ok_or(LinkError::NoHost)?;
+        loop {
+            let reply = link.read()?;
+            if reply.exec_id != self.exec_id {
+                continue;
             }
+            if let Ok(HostAnswer::Woken) = reply.result {
+                if self.wake.is_some_and(|(id, _)| id == reply.call_id) {
+                    self.wake = None;
+                    return Ok(None);
+                }
+                continue;
+            }
+            return Ok(Some(reply));
         }
     }
 }

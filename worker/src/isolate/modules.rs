@@ -121,9 +121,9 @@ fn load_one(scope: &mut PinScope, specifier: &str, referrer: &str) -> Result<Str
     };
     let source = match answer {
         Ok(HostAnswer::Module(source)) => source,
-        Ok(HostAnswer::Fetch(_)) => {
+        Ok(HostAnswer::Fetch(_) | HostAnswer::Woken) => {
             return Err(LoadError::Fatal(LinkError::Ipc(
-                "a module request was answered with a fetch".into(),
+                "a module request was answered with something else".into(),
             )))
         }
         Err(e) => {

@@ -73,7 +73,6 @@ mod sys {
     pub const write: i64 = libc::SYS_write;
     pub const recvfrom: i64 = libc::SYS_recvfrom;
     pub const sendto: i64 = libc::SYS_sendto;
-    pub const ppoll: i64 = libc::SYS_ppoll;
     pub const close: i64 = libc::SYS_close;
     pub const fcntl: i64 = libc::SYS_fcntl;
     pub const mmap: i64 = libc::SYS_mmap;
@@ -126,18 +125,6 @@ pub static ENTRIES: &[Entry] = &[
     entry!(write, Any, Allow, "write frames to the IPC socket; stderr"),
     entry!(recvfrom, Any, Allow, "std UnixStream::read is recv(2)"),
     entry!(sendto, Any, Allow, "send(2) on the connected IPC socket"),
-    // Waiting for host-call replies together with timers and the deadline.
-    // ppoll only waits on descriptors the worker already has (the frozen
-    // set); it opens nothing and reaches no new object. One fd at a time.
-    entry!(
-        ppoll,
-        OneOf {
-            arg: 1,
-            values: &[1]
-        },
-        Allow,
-        "wait for a host reply on the IPC socket, with a timeout"
-    ),
     entry!(
         close,
         Any,

@@ -27,6 +27,7 @@ pub const NAMES: &[&str] = &[
     "kill",
     "sched_other",
     "tiocsti",
+    "poll",
 ];
 
 /// Runs the named attack; see the module docs for the result.
@@ -96,6 +97,22 @@ pub fn perform(name: &str) -> Result<String, String> {
             // SAFETY: TIOCSTI reads one byte from the pointer.
             let rc = unsafe { libc::ioctl(2, libc::TIOCSTI, &byte) };
             refusal("ioctl(2, TIOCSTI)", rc as libc::c_long)
+        }
+        "poll" => {
+            // Waiting on a descriptor: the worker waits for its host
+            // replies by reading, never by polling (docs/sandbox.md).
+            let mut pfd = libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: one valid pollfd and a valid timespec.
+            let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+            refusal("ppoll(0)", rc as libc::c_long)
         }
         other => Err(format!("unknown attack {other:?}; known: {NAMES:?}")),
     }

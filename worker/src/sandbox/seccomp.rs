@@ -244,6 +244,11 @@ mod tests {
             libc::SYS_clone3,
             libc::SYS_setuid,
             libc::SYS_process_vm_writev,
+            libc::SYS_ppoll,
+            libc::SYS_pselect6,
+            libc::SYS_epoll_pwait,
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_poll,
             #[cfg(target_arch = "x86_64")]
             libc::SYS_open,
             #[cfg(target_arch = "x86_64")]

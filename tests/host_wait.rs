@@ -1,0 +1,117 @@
+//! End-to-end tests of how a worker waits while host calls are in flight:
+//! it has no `poll`, so it blocks reading its socket after asking the
+//! supervisor to wake it at the next timer or the deadline (docs/sandbox.md).
+//! These check that timers still fire on time while a fetch is out, that
+//! an earlier timer replaces the wake-up already asked for, and that the
+//! deadline ends a run whose fetch never comes back.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::stub::Stub;
+use common::Server;
+use serde_json::{json, Value};
+
+fn server(stub: &Stub) -> Server {
+    let grant = format!("127.0.0.1:{}", stub.port);
+    Server::start(&["--workers", "1", "--allow-net", &grant])
+}
+
+/// Runs `body` (an async function body) and returns the report.
+fn run(server: &Server, body: &str, timeout_ms: u64) -> Value {
+    let (code, doc) = server.exec(json!({
+        "code": format!("(async () => {{ {body} }})()"),
+        "timeout_ms": timeout_ms,
+    }));
+    assert_eq!(code, 200, "{doc}");
+    doc
+}
+
+#[test]
+fn a_timer_fires_on_time_while_a_fetch_is_out_and_aborts_it() {
+    let stub = Stub::start();
+    let server = server(&stub);
+    let doc = run(
+        &server,
+        &format!(
+            "const c = new AbortController(); const t0 = performance.now(); \
+             setTimeout(() => c.abort(), 200); \
+             try {{ await fetch({:?}, {{signal: c.signal}}); return 'no' }} \
+             catch (e) {{ return [e.name, performance.now() - t0] }}",
+            stub.url("/hang")
+        ),
+        20_000,
+    );
+    assert_eq!(doc["result"][0], "AbortError", "{doc}");
+    let waited = doc["result"][1].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (199.0..5000.0).contains(&waited),
+        "aborted after {waited} ms"
+    );
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the aborted connection stayed open"
+    );
+}
+
+#[test]
+fn an_earlier_timer_replaces_the_wake_up_already_asked_for() {
+    // While `/hang` is out the worker first waits for the far timer (it
+    // asks to be woken in 15 s); the fast fetch's reply then sets a 50 ms
+    // timer, which must fire after about 50 ms, not when the far one is due.
+    let stub = Stub::start();
+    let server = server(&stub);
+    let doc = run(
+        &server,
+        &format!(
+            "const c = new AbortController(); \
+             const hang = fetch({hang:?}, {{signal: c.signal}}).catch(e => e.name); \
+             const far = setTimeout(() => {{}}, 15000); \
+             await new Promise(r => setTimeout(r, 20)); \
+             const text = await (await fetch({fast:?})).text(); \
+             const t1 = performance.now(); \
+             await new Promise(r => setTimeout(r, 50)); \
+             const waited = performance.now() - t1; \
+             c.abort(); clearTimeout(far); \
+             return [text, await hang, waited]",
+            hang = stub.url("/hang"),
+            fast = stub.url("/hello"),
+        ),
+        20_000,
+    );
+    assert_eq!(doc["status"], "ok", "{doc}");
+    assert_eq!(doc["result"][0], "hello", "{doc}");
+    assert_eq!(doc["result"][1], "AbortError", "{doc}");
+    let waited = doc["result"][2].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (49.0..5000.0).contains(&waited),
+        "the 50 ms timer took {waited} ms"
+    );
+}
+
+#[test]
+fn the_deadline_ends_a_run_waiting_on_a_fetch_and_the_worker_serves_on() {
+    let stub = Stub::start();
+    let server = server(&stub);
+    let started = Instant::now();
+    let doc = run(
+        &server,
+        &format!("await fetch({:?})", stub.url("/hang")),
+        500,
+    );
+    let took = started.elapsed();
+    assert_eq!(doc["status"], "timeout", "{doc}");
+    // The worker's own deadline, not the supervisor's kill 2 s later.
+    assert!(took < Duration::from_millis(2300), "{took:?}");
+    let doc = run(&server, "return 'next'", 5_000);
+    assert_eq!(doc["result"], "next", "{doc}");
+    // A timed-out worker is retired on purpose (`retired`); one the
+    // supervisor had to kill would show `timeout_kill`.
+    let (_, status) = server.get_json("/api/status");
+    let exits: Vec<&str> = status["workers"]
+        .as_array()
+        .map(|w| w.iter().filter_map(|w| w["last_exit"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(!exits.contains(&"timeout_kill"), "{status}");
+}
