@@ -426,8 +426,10 @@ fn stdio_ping_and_concurrent_calls() {
     });
 }
 
-#[path = "mcp/raw_http.rs"]
-mod raw_http;
+/// Tests over raw HTTP (tests/mcp/raw_http.rs).
+mod mcp {
+    mod raw_http;
+}
 
 /// Raw stdio: garbage lines, non-JSON-RPC JSON and a batch do not stop the
 /// server; a well-formed conversation works afterwards.

@@ -5,7 +5,7 @@
 //! Every request but `GET /raft/status` must carry
 //! `authorization: Bearer <secret>` when the node has a cluster secret
 //! (compared in constant time); without one the port is loopback-only (see
-//! `config_cluster.rs`). Every request may also carry the sender's idea of
+//! `config/cluster.rs`). Every request may also carry the sender's idea of
 //! the cluster id ([`CLUSTER_ID_HEADER`]) and of this node's incarnation
 //! ([`INCARNATION_HEADER`]); either one differing from this node's is
 //! refused with 409, before any handler runs. A node without a cluster id

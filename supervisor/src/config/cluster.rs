@@ -98,6 +98,18 @@ pub(super) fn cluster_config(
         }
         None => SocketAddr::new(flags.host, port).to_string(),
     };
+    if let Some(ip) = advertised_ip(&addr) {
+        if flags.host.is_loopback() && !ip.is_loopback() {
+            return Err(bad(
+                "advertise-addr",
+                format!(
+                    "{addr} is not reachable: the cluster port listens on {} only; \
+                     give --cluster-host {ip} (or 0.0.0.0) and a cluster secret",
+                    flags.host
+                ),
+            ));
+        }
+    }
     let mut founders = Vec::new();
     for peer in flags
         .peers
@@ -135,6 +147,16 @@ pub(super) fn cluster_config(
             snapshot_chunk_bytes: crate::raft::node::SNAPSHOT_CHUNK_BYTES,
         },
     }))
+}
+
+/// The IP of an advertised `host:port` whose host is an IP literal
+/// (`[v6]` in brackets); `None` for a name.
+fn advertised_ip(addr: &str) -> Option<IpAddr> {
+    let (host, _) = addr.rsplit_once(':')?;
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
 }
 
 /// The secret: the file's content if a file is given, else the variable's.

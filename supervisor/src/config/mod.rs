@@ -15,7 +15,6 @@ use mcp_v8_shared::SandboxMode;
 
 use crate::host::{HostConfig, NetArgs};
 
-#[path = "config_cluster.rs"]
 mod cluster;
 pub use cluster::ClusterConfig;
 use cluster::{cluster_config, ClusterFlags};
@@ -333,6 +332,17 @@ impl Args {
             self.max_code_bytes,
             self.max_output_bytes,
         );
+        if max_frame > mcp_v8_shared::MAX_FRAME_BYTES {
+            return Err(bad(
+                "max-heap-bytes",
+                format!(
+                    "with --max-code-bytes and --max-output-bytes needs frames of {} MiB \
+                     (heap + 2 x code + 2 x output + 1 MiB); at most {} MiB fit",
+                    max_frame >> 20,
+                    mcp_v8_shared::MAX_FRAME_BYTES >> 20
+                ),
+            ));
+        }
         let host = self
             .net
             .into_config(max_frame)
@@ -453,6 +463,42 @@ mod tests {
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn limits_whose_frames_would_not_fit_are_refused() {
+        let too_big = [
+            "--max-heap-bytes",
+            "805306368",
+            "--max-output-bytes",
+            "268435456",
+        ];
+        let err = parse(&too_big).unwrap_err();
+        assert!(
+            err.contains("--max-heap-bytes") && err.contains("1024 MiB"),
+            "{err}"
+        );
+        assert!(parse(&["--max-heap-bytes", "805306368"]).is_ok());
+    }
+
+    #[test]
+    fn an_advertised_address_the_cluster_port_cannot_answer_on_is_refused() {
+        let cluster = ["--cluster-port", "4001", "--node-id", "n1"];
+        let with = |extra: &[&'static str]| {
+            let mut args = cluster.to_vec();
+            args.extend_from_slice(extra);
+            parse(&args)
+        };
+        let err = with(&["--advertise-addr", "10.0.0.5:4001"]).unwrap_err();
+        assert!(
+            err.contains("--advertise-addr") && err.contains("--cluster-host"),
+            "{err}"
+        );
+        let err = with(&["--advertise-addr", "[2001:db8::1]:4001"]).unwrap_err();
+        assert!(err.contains("--advertise-addr"), "{err}");
+        for fine in ["127.0.0.1:4001", "[::1]:4001", "node1.internal:4001"] {
+            assert!(with(&["--advertise-addr", fine]).is_ok(), "{fine}");
         }
     }
 

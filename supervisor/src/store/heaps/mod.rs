@@ -460,11 +460,8 @@ fn sync_dir(dir: &Path) -> Result<(), HeapError> {
         .map_err(io_err("fsync directory", dir))
 }
 
-#[path = "heap_cache.rs"]
 mod cache;
-#[path = "heap_gc.rs"]
 mod gc;
-#[path = "heap_hash.rs"]
 mod hash;
 
 use cache::HeapCache;
@@ -473,5 +470,4 @@ pub use gc::GcReport;
 pub use hash::HeapHash;
 
 #[cfg(test)]
-#[path = "heaps_tests.rs"]
 mod tests;
