@@ -6,6 +6,7 @@
 //! start the worker pool, wait for the first worker, then serve HTTP on
 //! `--http-port` or MCP over stdio.
 
+mod app_error;
 mod cluster;
 mod config;
 mod exec;
@@ -349,8 +350,9 @@ async fn start_cluster(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on --cluster-port {addr}"))?;
+    let settings = raft::node::ClusterSettings::from_config(cluster);
     let node = raft::node::ClusterNodeHandle::start(
-        cluster.settings.clone(),
+        settings.clone(),
         stores.sessions.db(),
         metrics.cluster.clone(),
         shutdown.clone(),
@@ -358,10 +360,10 @@ async fn start_cluster(
     .await
     .context("cannot start the cluster node")?;
     tracing::info!(
-        node = %cluster.settings.me,
-        peers = cluster.settings.peers.len(),
-        join = ?cluster.settings.join,
-        secret = cluster.settings.secret.is_some(),
+        node = %settings.me,
+        peers = settings.peers.len(),
+        join = ?settings.join,
+        secret = settings.secret.is_some(),
         "cluster port listening on http://{addr}"
     );
     Ok(StartedCluster { node, listener })

@@ -22,8 +22,8 @@ use axum::{Json, Router};
 
 use super::commit::BINCODE;
 use super::not_leader;
+use crate::app_error::AppError;
 use crate::exec::{ExecJob, ExecReport, ExecService};
-use crate::http::AppError;
 use crate::raft::node::ClusterNodeHandle;
 use crate::raft::types::ClusterCommand;
 use crate::store::{HeapHash, SessionName, StoreError};

@@ -1,6 +1,8 @@
 //! The cluster flags (`--cluster-port`, `--cluster-host`,
 //! `--advertise-addr`, `--peers`, `--join`, `--cluster-secret-file`,
-//! `MCP_V8_CLUSTER_SECRET` and `--raft-snapshot-logs`), checked into a [`ClusterConfig`].
+//! `MCP_V8_CLUSTER_SECRET` and `--raft-snapshot-logs`), checked into a
+//! [`ClusterConfig`] of plain data (`raft::node::ClusterSettings` is made
+//! from it: config knows nothing of Raft).
 //!
 //! The secret comes from `--cluster-secret-file` if given, else from
 //! `MCP_V8_CLUSTER_SECRET`. Without one the cluster port must listen on
@@ -10,18 +12,50 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use super::{bad, ConfigError};
-use crate::raft::api::{valid_addr, valid_name};
-use crate::raft::auth::ClusterSecret;
-use crate::raft::node::{ClusterSettings, RaftTiming};
-use crate::raft::types::ClusterNode;
+
+/// `--raft-snapshot-logs` by default.
+pub const DEFAULT_SNAPSHOT_LOGS: u64 = 5_000;
 
 /// Cluster mode, from `--cluster-port` and its companions.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     /// Where the Raft server listens (`--cluster-host`, `--cluster-port`).
     pub listen: SocketAddr,
-    /// This node, its founding peers, whom to join, the secret.
-    pub settings: ClusterSettings,
+    /// This node's name (`--node-id`).
+    pub node_id: String,
+    /// Where the other members reach it (`--advertise-addr`).
+    pub advertise_addr: String,
+    /// The other founding members, `(name, host:port)` (`--peers`).
+    pub peers: Vec<(String, String)>,
+    /// A member to ask for admission (`--join`).
+    pub join: Option<String>,
+    /// The cluster port's secret, trimmed and not empty.
+    pub secret: Option<SecretText>,
+    /// `--raft-snapshot-logs`.
+    pub snapshot_logs: u64,
+}
+
+/// A secret's text; `Debug` does not show it.
+#[derive(Clone)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
+/// Whether `name` can be a `--node-id` in cluster mode.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['@', ',', '/']) && name.trim() == name
+}
+
+/// Whether `addr` looks like `host:port` with a valid port.
+pub fn valid_addr(addr: &str) -> bool {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
+        None => false,
+    }
 }
 
 /// The cluster flags as given.
@@ -52,7 +86,7 @@ pub(super) fn cluster_config(
             ("cluster-secret-file", flags.secret_file.is_some()),
             (
                 "raft-snapshot-logs",
-                flags.snapshot_logs != crate::raft::node::SNAPSHOT_LOGS,
+                flags.snapshot_logs != DEFAULT_SNAPSHOT_LOGS,
             ),
         ] {
             if given {
@@ -122,7 +156,7 @@ pub(super) fn cluster_config(
                 if name == node_id {
                     return Err(bad("peers", format!("{peer:?} names this node itself")));
                 }
-                founders.push(ClusterNode::new(name, peer_addr));
+                founders.push((name.to_string(), peer_addr.to_string()));
             }
             _ => return Err(bad("peers", format!("{peer:?} is not name@host:port"))),
         }
@@ -137,15 +171,12 @@ pub(super) fn cluster_config(
     }
     Ok(Some(ClusterConfig {
         listen: SocketAddr::new(flags.host, port),
-        settings: ClusterSettings {
-            me: ClusterNode::new(node_id, addr),
-            peers: founders,
-            join: flags.join,
-            secret,
-            timing: RaftTiming::default(),
-            snapshot_logs: flags.snapshot_logs,
-            snapshot_chunk_bytes: crate::raft::node::SNAPSHOT_CHUNK_BYTES,
-        },
+        node_id: node_id.to_string(),
+        advertise_addr: addr,
+        peers: founders,
+        join: flags.join,
+        secret,
+        snapshot_logs: flags.snapshot_logs,
     }))
 }
 
@@ -160,10 +191,7 @@ fn advertised_ip(addr: &str) -> Option<IpAddr> {
 }
 
 /// The secret: the file's content if a file is given, else the variable's.
-fn secret(
-    file: Option<PathBuf>,
-    env: Option<String>,
-) -> Result<Option<ClusterSecret>, ConfigError> {
+fn secret(file: Option<PathBuf>, env: Option<String>) -> Result<Option<SecretText>, ConfigError> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(&path).map_err(|e| {
             bad(
@@ -171,7 +199,7 @@ fn secret(
                 format!("cannot read {}: {e}", path.display()),
             )
         })?;
-        return ClusterSecret::new(&text).map(Some).ok_or_else(|| {
+        return secret_text(&text).map(Some).ok_or_else(|| {
             bad(
                 "cluster-secret-file",
                 format!("{} is empty", path.display()),
@@ -179,9 +207,16 @@ fn secret(
         });
     }
     match env {
-        Some(text) => ClusterSecret::new(&text)
+        Some(text) => secret_text(&text)
             .map(Some)
             .ok_or_else(|| bad("cluster-secret-file", "MCP_V8_CLUSTER_SECRET is empty")),
         None => Ok(None),
     }
+}
+
+/// A secret from its text: surrounding whitespace and the final newline
+/// of a file are not part of it; `None` if nothing is left.
+fn secret_text(text: &str) -> Option<SecretText> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| SecretText(text.to_string()))
 }

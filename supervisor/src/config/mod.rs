@@ -15,9 +15,9 @@ use mcp_v8_shared::SandboxMode;
 
 use crate::host::{HostConfig, NetArgs};
 
-mod cluster;
-pub use cluster::ClusterConfig;
+pub mod cluster;
 use cluster::{cluster_config, ClusterFlags};
+pub use cluster::{valid_addr, valid_name, ClusterConfig};
 
 /// Sandbox policy as spelled on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,7 +119,7 @@ pub struct Args {
     /// Take a Raft snapshot every this many log entries, and keep this many
     /// entries behind the snapshot when the log is purged. A member further
     /// behind catches up from the snapshot.
-    #[arg(long, env = "MCP_V8_RAFT_SNAPSHOT_LOGS", default_value_t = crate::raft::node::SNAPSHOT_LOGS)]
+    #[arg(long, env = "MCP_V8_RAFT_SNAPSHOT_LOGS", default_value_t = cluster::DEFAULT_SNAPSHOT_LOGS)]
     pub raft_snapshot_logs: u64,
 
     /// Cluster address other nodes reach this one at (host:port; default:

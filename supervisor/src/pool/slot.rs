@@ -103,7 +103,7 @@ pub(super) async fn drive_slot(id: usize, shared: Arc<PoolShared>) {
             status.current = None;
             status.last_exit = Some(class);
         }
-        shared.metrics.worker_exit(class);
+        shared.metrics.worker_exit(class.as_str());
         let died_young = ready_at.elapsed() < HEALTHY_AFTER && !job_killed_it;
         failures = if died_young && class != ExitClass::Normal {
             failures + 1

@@ -31,7 +31,8 @@ use super::rpc_codec::{
 };
 use super::status::StatusDoc;
 use super::types::{ClusterNode, NodeId, TypeConfig};
-use crate::http::AppError;
+use crate::app_error::AppError;
+use crate::config::{valid_addr, valid_name};
 
 /// Shared state of the cluster routes.
 type Node = Arc<ClusterNodeHandle>;
@@ -306,17 +307,4 @@ fn membership_error(e: ClusterError) -> AppError {
         _ => (StatusCode::SERVICE_UNAVAILABLE, "membership_failed"),
     };
     AppError::new(status, code, e.to_string())
-}
-
-/// Whether `name` can be a `--node-id` in cluster mode.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains(['@', ',', '/']) && name.trim() == name
-}
-
-/// Whether `addr` looks like `host:port` with a valid port.
-pub fn valid_addr(addr: &str) -> bool {
-    match addr.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
-        None => false,
-    }
 }

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::meta::{ClusterMeta, MetaError};
-use crate::http::AppError;
+use crate::app_error::AppError;
 
 /// Header naming the cluster the sender belongs to.
 pub const CLUSTER_ID_HEADER: &str = "x-mcp-v8-cluster-id";

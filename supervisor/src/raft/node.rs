@@ -16,13 +16,13 @@ use super::log_store::LogStore;
 use super::membership::Joined;
 use super::meta::{ClusterMeta, MetaError};
 use super::network::HttpNetwork;
-use super::observe::ClusterMetrics;
 use super::peer::PeerClient;
 use super::prevote::LeaderContact;
 use super::rpc_codec::MAX_PAYLOAD_ENTRIES;
 pub use super::rpc_codec::SNAPSHOT_CHUNK_BYTES;
 use super::state_machine::StateMachine;
 use super::types::{node_id_of, ClusterNode, NodeId, TypeConfig};
+use crate::metrics::ClusterMetrics;
 
 /// Longest wait between two attempts to join.
 const JOIN_BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -40,10 +40,6 @@ pub const HEARTBEAT_MS: u64 = 50;
 pub const ELECTION_MIN_MS: u64 = 120;
 /// Upper bound of the election timeout, and the leader lease.
 pub const ELECTION_MAX_MS: u64 = 240;
-
-/// Default of `--raft-snapshot-logs`: a snapshot every 5,000 entries, and
-/// as many kept behind it when the log is purged.
-pub const SNAPSHOT_LOGS: u64 = 5_000;
 
 /// Raft's timers, in milliseconds (the defaults are the constants above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +81,28 @@ pub struct ClusterSettings {
     /// Bytes of one snapshot chunk sent to a member (at most
     /// `SNAPSHOT_CHUNK_BYTES`, which fits the route's body limit).
     pub snapshot_chunk_bytes: u64,
+}
+
+impl ClusterSettings {
+    /// The settings of the flags in `config`, with the default timers.
+    pub fn from_config(config: &crate::config::ClusterConfig) -> Self {
+        ClusterSettings {
+            me: ClusterNode::new(&config.node_id, &config.advertise_addr),
+            peers: config
+                .peers
+                .iter()
+                .map(|(name, addr)| ClusterNode::new(name, addr))
+                .collect(),
+            join: config.join.clone(),
+            secret: config
+                .secret
+                .as_ref()
+                .and_then(|s| ClusterSecret::new(&s.0)),
+            timing: RaftTiming::default(),
+            snapshot_logs: config.snapshot_logs,
+            snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
+        }
+    }
 }
 
 /// Why the cluster could not start or a membership change was refused.

@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::api;
 use super::auth::{auth_layer, ClusterSecret};
 use super::node::{ClusterNodeHandle, ClusterSettings, RaftTiming};
-use super::observe::ClusterMetrics;
 use super::state_machine::StateMachine;
 use super::types::{ClusterCommand, ClusterNode};
+use crate::metrics::ClusterMetrics;
 
 /// Records written, and the size of each value.
 const RECORDS: usize = 1_250;
@@ -72,7 +72,7 @@ async fn start(
             election_min_ms: 1_500,
             election_max_ms: 3_000,
         },
-        snapshot_logs: super::node::SNAPSHOT_LOGS,
+        snapshot_logs: crate::config::cluster::DEFAULT_SNAPSHOT_LOGS,
         // Small chunks, so that the ~5 MB snapshot travels in several.
         snapshot_chunk_bytes: CHUNK_BYTES,
     };

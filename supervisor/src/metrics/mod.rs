@@ -7,8 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::pool::ExitClass;
-use crate::raft::observe::ClusterMetrics;
+mod raft;
+pub use raft::{ClusterMetrics, PeerLabel};
 
 /// Label for executions by final status.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -176,13 +176,9 @@ impl Metrics {
         self.duration.observe(seconds);
     }
 
-    /// Records one worker exit.
-    pub fn worker_exit(&self, class: ExitClass) {
-        self.worker_exits
-            .get_or_create(&ClassLabel {
-                class: class.as_str(),
-            })
-            .inc();
+    /// Records one worker exit, by its class (`ExitClass::as_str`).
+    pub fn worker_exit(&self, class: &'static str) {
+        self.worker_exits.get_or_create(&ClassLabel { class }).inc();
     }
 
     /// Counts one request forwarded to the leader.
