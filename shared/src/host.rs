@@ -156,6 +156,12 @@ pub struct ModuleRequest {
 /// The id of the request's own code when it imports something.
 pub const MAIN_MODULE_ID: &str = "main.js";
 
+/// How the id of a module sent with the request begins.
+pub const REQUEST_MODULE_PREFIX: &str = "request:";
+
+/// How the id of a module from `--modules-dir` begins.
+pub const MODULES_DIR_PREFIX: &str = "modules:";
+
 /// A resolved module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleSource {

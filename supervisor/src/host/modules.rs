@@ -28,11 +28,7 @@ use super::host_error;
 /// Largest module source read from the modules directory.
 const MAX_MODULE_BYTES: u64 = 16 << 20;
 
-/// Prefix of in-request module ids.
-const REQUEST_PREFIX: &str = "request:";
-
-/// Prefix of modules-directory module ids.
-const DIR_PREFIX: &str = "modules:";
+use mcp_v8_shared::{MODULES_DIR_PREFIX as DIR_PREFIX, REQUEST_MODULE_PREFIX as REQUEST_PREFIX};
 
 /// Most cached sources.
 const CACHE_ENTRIES: usize = 4096;

@@ -28,6 +28,7 @@ mod host;
 mod inspect;
 mod inspect_text;
 mod limits;
+mod module_cache;
 mod modules;
 mod origin;
 mod platform;

@@ -12,10 +12,13 @@
 
 use std::collections::HashMap;
 
-use mcp_v8_shared::{HostAnswer, HostCallKind, JsException, ModuleRequest, MAIN_MODULE_ID};
+use mcp_v8_shared::{
+    HostAnswer, HostCallKind, JsException, ModuleRequest, MAIN_MODULE_ID, MODULES_DIR_PREFIX,
+};
 use v8::{Global, Local, PinScope};
 
 use super::host::{describe, LinkError};
+use super::module_cache;
 use super::origin::{script_origin, SourceKind};
 use super::state::RunState;
 
@@ -75,17 +78,26 @@ fn module_origin<'s>(scope: &PinScope<'s, '_>, id: &str) -> Option<v8::ScriptOri
     script_origin(scope, id, SourceKind::Module)
 }
 
-/// Compiles `source` as module `id` (a syntax error is left pending).
+/// Compiles `source` as module `id` (a syntax error is left pending),
+/// through the worker's code caches when `cache_key` (the source's
+/// SHA-256) is given.
 pub(crate) fn compile<'s>(
     scope: &PinScope<'s, '_>,
     id: &str,
     source: &str,
+    cache_key: Option<&str>,
 ) -> Result<Local<'s, v8::Module>, LoadError> {
     let text = v8::String::new(scope, source)
         .ok_or_else(|| js_error("RangeError", format!("module {id} is too large")))?;
     let origin = module_origin(scope, id);
-    let mut source = v8::script_compiler::Source::new(text, origin.as_ref());
-    v8::script_compiler::compile_module(scope, &mut source).ok_or(LoadError::Pending)
+    let module = match cache_key {
+        Some(hash) => module_cache::compile(scope, text, origin.as_ref(), hash),
+        None => {
+            let mut source = v8::script_compiler::Source::new(text, origin.as_ref());
+            v8::script_compiler::compile_module(scope, &mut source)
+        }
+    };
+    module.ok_or(LoadError::Pending)
 }
 
 /// Asks the supervisor for `specifier` imported by `referrer`; returns the
@@ -140,7 +152,13 @@ fn load_one(scope: &mut PinScope, specifier: &str, referrer: &str) -> Result<Str
     if state.modules.by_id.contains_key(&source.id) {
         return Ok(source.id);
     }
-    let module = compile(scope, &source.id, &source.source)?;
+    // Packages from --modules-dir repeat across runs; in-request modules
+    // rarely do.
+    let cache_key = source
+        .id
+        .starts_with(MODULES_DIR_PREFIX)
+        .then_some(source.sha256.as_str());
+    let module = compile(scope, &source.id, &source.source, cache_key)?;
     remember(scope, &source.id, module);
     load_requests(scope, module, &source.id)?;
     Ok(source.id)

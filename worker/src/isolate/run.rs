@@ -257,7 +257,7 @@ fn compile<'s>(tc: &mut Tc<'_, '_, 's, '_>, code: &str) -> Result<Compiled<'s>, 
     match compile_script(tc, code) {
         Ok(script) => Ok(Compiled::Script(script)),
         Err(Stop::Exception(e)) if needs_module(&e) => {
-            match modules::compile(tc, MAIN_MODULE_ID, code) {
+            match modules::compile(tc, MAIN_MODULE_ID, code, None) {
                 Ok(module) => Ok(Compiled::Module(module)),
                 Err(_) => Err(caught(tc)),
             }

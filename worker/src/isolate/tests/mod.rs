@@ -11,6 +11,7 @@ use mcp_v8_shared::{
 
 use super::Engine;
 
+mod modules;
 mod web;
 
 /// Default heap of the test engine, in MiB.
@@ -200,6 +201,8 @@ fn engine() {
     web::snapshot_checks(&mut engine);
     web::lazy_globals(&mut engine);
     timings(&mut engine);
+    // Last: it gives the engine a host for good.
+    modules::module_code_cache(&mut engine);
 }
 
 fn errors_have_stacks(engine: &mut Engine) {
