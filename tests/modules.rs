@@ -211,6 +211,16 @@ fn a_module_imported_in_a_session_survives_into_the_next_run() {
         "--modules-dir",
         dir.path().to_str().unwrap(),
     ]);
+    // A stateless import first, twice: the worker compiles the packages,
+    // then compiles them from its code caches; session runs (which save a
+    // heap) must not trip over those caches.
+    for _ in 0..2 {
+        let doc = exec(
+            &server,
+            json!({"code": "import greet from 'cond'; export default typeof greet"}),
+        );
+        assert_eq!(doc["result"], "string", "{doc}");
+    }
     let doc = exec(
         &server,
         json!({"session": "mods", "code": "import greet from 'cond'; import { helper } from 'dep'; \

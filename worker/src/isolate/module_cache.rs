@@ -6,7 +6,9 @@
 //! cache is made by V8 in this process and checked by V8 when consumed
 //! (source hash, V8 version and flags); one it rejects is dropped. It lives
 //! as long as the worker process, within [`BUDGET_BYTES`] (oldest out
-//! first). In-request modules are not cached: they rarely repeat.
+//! first). In-request modules are not cached: they rarely repeat. Runs
+//! that save a heap neither make nor use these caches (V8 aborted
+//! snapshotting an isolate that had made one).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};

@@ -34,6 +34,10 @@ pub(crate) struct ModuleMap {
     ids: HashMap<i32, Vec<(Global<v8::Module>, String)>>,
     /// (referrer id, specifier) -> module id.
     resolved: HashMap<(String, String), String>,
+    /// Whether packages compile through the worker's code caches: not in
+    /// a run that saves a heap (V8 aborted snapshotting an isolate that
+    /// had made one: the session test in tests/modules.rs).
+    pub(crate) code_cache: bool,
 }
 
 impl ModuleMap {
@@ -154,10 +158,8 @@ fn load_one(scope: &mut PinScope, specifier: &str, referrer: &str) -> Result<Str
     }
     // Packages from --modules-dir repeat across runs; in-request modules
     // rarely do.
-    let cache_key = source
-        .id
-        .starts_with(MODULES_DIR_PREFIX)
-        .then_some(source.sha256.as_str());
+    let cached = state.modules.code_cache && source.id.starts_with(MODULES_DIR_PREFIX);
+    let cache_key = cached.then_some(source.sha256.as_str());
     let module = compile(scope, &source.id, &source.source, cache_key)?;
     remember(scope, &source.id, module);
     load_requests(scope, module, &source.id)?;

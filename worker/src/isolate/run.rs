@@ -83,6 +83,7 @@ pub(crate) fn run(
     };
     let mut state = RunState::new(req.max_output_bytes, HostCalls::new(link, req.id), deadline);
     state.budget = Some(holder.heap_guard.budget.clone());
+    state.modules.code_cache = !req.snapshot;
     isolate.set_slot(state);
     watchdog.arm(isolate.thread_safe_handle(), deadline);
     let result = {
