@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use mcp_v8_shared::heap_file::{self, HeapFileError, HEAP_FORMAT_VERSION};
 
+use super::durable::write_direct;
 use super::*;
+use std::os::unix::fs::OpenOptionsExt;
 
 const V8: &str = "13.7.152.2";
 const DAY: Duration = Duration::from_secs(86_400);
