@@ -287,7 +287,16 @@ fn packages_from_the_npm_registry() {
     let dir = tempfile::tempdir().unwrap();
     // zod: conditional exports (import/require); camelcase: ESM only;
     // lodash-es: ESM with file subpaths.
-    if let Err(why) = npm_install(dir.path(), &["zod@3", "camelcase@8", "lodash-es@4"]) {
+    let packages = ["zod@3", "camelcase@8", "lodash-es@4"];
+    // One retry for a registry hiccup. Where the registry is out of reach
+    // the test is skipped, except under CI, where it must run.
+    let installed =
+        npm_install(dir.path(), &packages).or_else(|_| npm_install(dir.path(), &packages));
+    if let Err(why) = installed {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "npm install failed under CI: {why}"
+        );
         println!("SKIPPED packages_from_the_npm_registry: npm install failed: {why}");
         return;
     }
