@@ -7,8 +7,9 @@
 //! (source hash, V8 version and flags); one it rejects is dropped. It lives
 //! as long as the worker process, within [`BUDGET_BYTES`] (oldest out
 //! first). In-request modules are not cached: they rarely repeat. Runs
-//! that save a heap neither make nor use these caches (V8 aborted
-//! snapshotting an isolate that had made one).
+//! that save a heap use these caches but make none: V8 aborted
+//! snapshotting an isolate that had made one (consuming is fine; both are
+//! checked by the engine tests and tests/modules.rs).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -61,12 +62,13 @@ impl Caches {
 }
 
 /// Compiles `source` as a module, from the cache for `hash` if there is
-/// one; otherwise compiles it and caches what V8 compiled.
+/// one; otherwise compiles it and, if `make`, caches what V8 compiled.
 pub(crate) fn compile<'s>(
     scope: &PinScope<'s, '_>,
     text: Local<'s, v8::String>,
     origin: Option<&v8::ScriptOrigin<'s>>,
     hash: &str,
+    make: bool,
 ) -> Option<Local<'s, v8::Module>> {
     let cached = CACHES.with(|c| c.borrow().by_hash.get(hash).cloned());
     if let Some(bytes) = cached {
@@ -91,6 +93,9 @@ pub(crate) fn compile<'s>(
     }
     let mut source = Source::new(text, origin);
     let module = script_compiler::compile_module(scope, &mut source)?;
+    if !make {
+        return Some(module);
+    }
     if let Some(data) = module.get_unbound_module_script(scope).create_code_cache() {
         CACHES.with(|c| c.borrow_mut().insert(hash, data.to_vec()));
     }

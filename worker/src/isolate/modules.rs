@@ -34,9 +34,9 @@ pub(crate) struct ModuleMap {
     ids: HashMap<i32, Vec<(Global<v8::Module>, String)>>,
     /// (referrer id, specifier) -> module id.
     resolved: HashMap<(String, String), String>,
-    /// Whether packages compile through the worker's code caches: not in
-    /// a run that saves a heap (V8 aborted snapshotting an isolate that
-    /// had made one: the session test in tests/modules.rs).
+    /// Whether this run may make code caches of packages: not in a run
+    /// that saves a heap (V8 aborted snapshotting an isolate that had made
+    /// one: the session test in tests/modules.rs). Every run uses them.
     pub(crate) code_cache: bool,
 }
 
@@ -84,18 +84,18 @@ fn module_origin<'s>(scope: &PinScope<'s, '_>, id: &str) -> Option<v8::ScriptOri
 
 /// Compiles `source` as module `id` (a syntax error is left pending),
 /// through the worker's code caches when `cache_key` (the source's
-/// SHA-256) is given.
+/// SHA-256, and whether to make a cache) is given.
 pub(crate) fn compile<'s>(
     scope: &PinScope<'s, '_>,
     id: &str,
     source: &str,
-    cache_key: Option<&str>,
+    cache_key: Option<(&str, bool)>,
 ) -> Result<Local<'s, v8::Module>, LoadError> {
     let text = v8::String::new(scope, source)
         .ok_or_else(|| js_error("RangeError", format!("module {id} is too large")))?;
     let origin = module_origin(scope, id);
     let module = match cache_key {
-        Some(hash) => module_cache::compile(scope, text, origin.as_ref(), hash),
+        Some((hash, make)) => module_cache::compile(scope, text, origin.as_ref(), hash, make),
         None => {
             let mut source = v8::script_compiler::Source::new(text, origin.as_ref());
             v8::script_compiler::compile_module(scope, &mut source)
@@ -158,8 +158,9 @@ fn load_one(scope: &mut PinScope, specifier: &str, referrer: &str) -> Result<Str
     }
     // Packages from --modules-dir repeat across runs; in-request modules
     // rarely do.
-    let cached = state.modules.code_cache && source.id.starts_with(MODULES_DIR_PREFIX);
-    let cache_key = cached.then_some(source.sha256.as_str());
+    let make = state.modules.code_cache;
+    let cached = source.id.starts_with(MODULES_DIR_PREFIX);
+    let cache_key = cached.then_some((source.sha256.as_str(), make));
     let module = compile(scope, &source.id, &source.source, cache_key)?;
     remember(scope, &source.id, module);
     load_requests(scope, module, &source.id)?;

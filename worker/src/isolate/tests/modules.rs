@@ -46,11 +46,24 @@ fn fake_host(engine: &mut Engine) -> mpsc::Sender<String> {
     sources
 }
 
-/// Runs an import of `pkg` answered with `source`; returns the result.
-fn import(engine: &mut Engine, sources: &mpsc::Sender<String>, source: &str) -> JsValue {
+/// Runs an import of `pkg` answered with `source`, saving a heap if
+/// `snapshot`; returns the result.
+fn import_in(
+    engine: &mut Engine,
+    sources: &mpsc::Sender<String>,
+    source: &str,
+    snapshot: bool,
+) -> JsValue {
     sources.send(source.to_string()).unwrap();
-    let resp = exec(engine, request("import f from 'pkg'; export default f(21)"));
+    let mut req = request("import f from 'pkg'; export default f(21)");
+    req.snapshot = snapshot;
+    let resp = exec(engine, req);
+    assert_eq!(resp.heap.is_some(), snapshot, "{:?}", resp.outcome);
     resp.outcome.expect("the import ran")
+}
+
+fn import(engine: &mut Engine, sources: &mpsc::Sender<String>, source: &str) -> JsValue {
+    import_in(engine, sources, source, false)
 }
 
 pub(super) fn module_code_cache(engine: &mut Engine) {
@@ -68,4 +81,24 @@ pub(super) fn module_code_cache(engine: &mut Engine) {
     let other = "export default function thrice(x) { return x * 3 }";
     assert_eq!(import(engine, &sources, other), JsValue::Json("63".into()));
     assert_eq!(module_cache::stats(), (before, accepted + 1, rejected + 1));
+    // A run that saves a heap compiles from a cache but makes none (V8
+    // aborts snapshotting an isolate that made one).
+    assert_eq!(
+        import_in(engine, &sources, other, true),
+        JsValue::Json("63".into())
+    );
+    assert_eq!(module_cache::stats(), (before, accepted + 1, rejected + 1));
+    assert_eq!(import(engine, &sources, pkg), JsValue::Json("42".into()));
+    assert_eq!(
+        module_cache::stats(),
+        (before + 1, accepted + 1, rejected + 1)
+    );
+    assert_eq!(
+        import_in(engine, &sources, pkg, true),
+        JsValue::Json("42".into())
+    );
+    assert_eq!(
+        module_cache::stats(),
+        (before + 1, accepted + 2, rejected + 1)
+    );
 }
