@@ -148,7 +148,11 @@ pub fn parse_list<S: AsRef<str>>(items: &[S]) -> Result<Vec<Grant>, String> {
 
 /// Whether `ip` is loopback, private, link-local, shared (CGNAT),
 /// unspecified, multicast or a cloud metadata address: never reached
-/// through a name unless a grant names it.
+/// through a name unless a grant names it. An IPv6 address that carries an
+/// IPv4 one (IPv4-mapped or -compatible `::/96`, NAT64 `64:ff9b::/96`,
+/// 6to4 `2002::/16`) is judged by that IPv4 address, since a gateway may
+/// deliver it there; the local-use NAT64 prefix `64:ff9b:1::/48` and
+/// site-local `fec0::/10` are internal.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -163,15 +167,27 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            // ::/96 and ::ffff:0:0/96 (::1 becomes 0.0.0.1, internal).
+            if let Some(v4) = v6.to_ipv4() {
                 return is_internal(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                is_internal(IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(hi) << 16) | u32::from(lo),
+                )))
+            };
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return embedded(s[6], s[7]);
+            }
+            if s[0] == 0x2002 {
+                return embedded(s[1], s[2]);
+            }
+            (s[0], s[1]) == (0x64, 0xff9b)
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
         }
     }
 }
@@ -332,9 +348,26 @@ mod tests {
             "::1",
             "fd00::1",
             "fe80::1",
+            "fec0::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "::",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2002:a9fe:a9fe::1",
+            "2002:c0a8:0101::1",
         ] {
             assert!(!p.address_ok(ip.parse().unwrap(), 80), "{ip}");
+        }
+        // Public addresses, also when carried in IPv6.
+        for ip in [
+            "2606:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "::ffff:93.184.216.34",
+        ] {
+            assert!(p.address_ok(ip.parse().unwrap(), 80), "{ip}");
         }
         assert!(policy(&["localhost"], true).address_ok("127.0.0.1".parse().unwrap(), 80));
     }
