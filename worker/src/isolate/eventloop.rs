@@ -1,8 +1,8 @@
 //! The event loop of one run: microtasks, V8's foreground tasks, timers
 //! and host-call replies, until nothing is left or the deadline passes.
 //!
-//! Each turn: run microtasks to completion; stop on an uncaught exception
-//! or an unhandled rejection; pump V8's foreground tasks; settle a host
+//! Each turn: run microtasks to completion; stop on an uncaught exception,
+//! an unhandled rejection or a rejected result; pump V8's foreground tasks; settle a host
 //! reply that is already here; fire the earliest due timer; otherwise
 //! wait, never past the deadline: for the next host reply (a blocking read
 //! of the IPC socket, after asking the supervisor for a wake-up at the
@@ -31,6 +31,12 @@ pub(crate) fn event_loop(
             return Err(Stop::Terminated);
         }
         check_uncaught(tc, result)?;
+        // A rejected result ends the run at once, as an uncaught exception
+        // does: its error is the outcome, and what is still pending
+        // (timers, host calls) is dropped with the run.
+        if result.is_some_and(|p| p.state() == v8::PromiseState::Rejected) {
+            return Ok(());
+        }
         let mut pumped = false;
         while Platform::pump_message_loop(platform, tc, false) {
             pumped = true;

@@ -82,6 +82,13 @@ const CASES: &[(&str, Want, &[&str])] = &[
     ("new Promise(() => {})", Want::Text("Promise { <pending> }"), &[]),
     ("throw new TypeError('bad')", Want::Throws("TypeError", "bad"), &[]),
     ("throw 42", Want::Throws("Uncaught", "42"), &[]),
+    // A rejected result ends the run at once: the pending 60 s timer
+    // would otherwise outlast the 2 s deadline.
+    (
+        "setTimeout(() => {}, 60000); await null; throw new RangeError('late')",
+        Want::Throws("RangeError", "late"),
+        &[],
+    ),
     ("throw {a: 1}", Want::Throws("Uncaught", "{ a: 1 }"), &[]),
     ("Promise.reject(new Error('no'))", Want::Throws("Error", "no"), &[]),
     ("Promise.reject(1); 5", Want::Throws("Uncaught", "1"), &[]),

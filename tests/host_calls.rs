@@ -1,9 +1,13 @@
-//! End-to-end tests of how a worker waits while host calls are in flight:
-//! it has no `poll`, so it blocks reading its socket after asking the
-//! supervisor to wake it at the next timer or the deadline (docs/sandbox.md).
-//! These check that timers still fire on time while a fetch is out, that
-//! an earlier timer replaces the wake-up already asked for, and that the
-//! deadline ends a run whose fetch never comes back.
+//! End-to-end tests of how host calls live and end.
+//!
+//! Waiting: a worker has no `poll`, so it blocks reading its socket after
+//! asking the supervisor to wake it at the next timer or the deadline
+//! (docs/sandbox.md). Timers still fire on time while a fetch is out, an
+//! earlier timer replaces the wake-up already asked for, and the deadline
+//! ends a run whose fetch never comes back.
+//!
+//! Ending: however a run ends (here: an uncaught error, the heap limit)
+//! the supervisor drops its calls, closing their connections.
 
 mod common;
 
@@ -114,4 +118,49 @@ fn the_deadline_ends_a_run_waiting_on_a_fetch_and_the_worker_serves_on() {
         .map(|w| w.iter().filter_map(|w| w["last_exit"].as_str()).collect())
         .unwrap_or_default();
     assert!(!exits.contains(&"timeout_kill"), "{status}");
+}
+
+#[test]
+fn a_run_that_throws_hangs_up_on_its_fetches() {
+    let stub = Stub::start();
+    let server = server(&stub);
+    let doc = run(
+        &server,
+        &format!(
+            "fetch({:?}); await null; throw new Error('boom')",
+            stub.url("/hang")
+        ),
+        20_000,
+    );
+    assert_eq!(doc["status"], "error", "{doc}");
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the connection outlived the run"
+    );
+    assert_eq!(run(&server, "return 'next'", 5_000)["result"], "next");
+}
+
+#[test]
+fn a_run_that_hits_the_heap_limit_hangs_up_on_its_fetches() {
+    let stub = Stub::start();
+    let server = server(&stub);
+    let (code, doc) = server.exec(json!({
+        "code": format!(
+            "fetch({:?}); const keep = []; \
+             for (;;) keep.push(new Array(1e5).fill({{}}))",
+            stub.url("/hang")
+        ),
+        "heap_mb": 16,
+        "timeout_ms": 20_000,
+    }));
+    assert_eq!(code, 200, "{doc}");
+    assert!(
+        matches!(doc["status"].as_str(), Some("memory_limit" | "crashed")),
+        "{doc}"
+    );
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the connection outlived the run"
+    );
+    assert_eq!(run(&server, "return 'next'", 5_000)["result"], "next");
 }
