@@ -204,6 +204,16 @@ fn bad_cluster_flags_are_refused_with_exit_code_2() {
             "--raft-snapshot-logs",
         ),
         (&["--raft-snapshot-logs", "10"], "--raft-snapshot-logs"),
+        // Peers could not reach it: the port listens on loopback only.
+        (
+            &[
+                "--cluster-port",
+                "4001",
+                "--advertise-addr",
+                "10.0.0.5:4001",
+            ],
+            "--advertise-addr",
+        ),
     ] {
         let out = std::process::Command::new(common::binary())
             .args(args)

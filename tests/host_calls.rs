@@ -17,6 +17,16 @@ use common::stub::Stub;
 use common::Server;
 use serde_json::{json, Value};
 
+/// Script text that waits (bounded) until the stub has received a `/hang`
+/// request, so that the run ends with that connection open.
+fn until_hang_arrived(stub: &Stub) -> String {
+    format!(
+        "for (let i = 0; i < 500 && (await (await fetch({:?})).text()) === '0'; i++) \
+           await new Promise(r => setTimeout(r, 10));",
+        stub.url("/hangs")
+    )
+}
+
 fn server(stub: &Stub) -> Server {
     let grant = format!("127.0.0.1:{}", stub.port);
     Server::start(&["--workers", "1", "--allow-net", &grant])
@@ -127,8 +137,9 @@ fn a_run_that_throws_hangs_up_on_its_fetches() {
     let doc = run(
         &server,
         &format!(
-            "fetch({:?}); await null; throw new Error('boom')",
-            stub.url("/hang")
+            "fetch({:?}); {} throw new Error('boom')",
+            stub.url("/hang"),
+            until_hang_arrived(&stub)
         ),
         20_000,
     );
@@ -146,9 +157,10 @@ fn a_run_that_hits_the_heap_limit_hangs_up_on_its_fetches() {
     let server = server(&stub);
     let (code, doc) = server.exec(json!({
         "code": format!(
-            "fetch({:?}); const keep = []; \
-             for (;;) keep.push(new Array(1e5).fill({{}}))",
-            stub.url("/hang")
+            "(async () => {{ fetch({:?}); {} const keep = []; \
+             for (;;) keep.push(new Array(1e5).fill({{}})) }})()",
+            stub.url("/hang"),
+            until_hang_arrived(&stub)
         ),
         "heap_mb": 16,
         "timeout_ms": 20_000,

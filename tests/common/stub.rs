@@ -7,6 +7,7 @@
 //! * `/redirect?to=URL` -> 302 to URL; `/see-other?to=URL` -> 303;
 //! * `/big?n=N` -> N bytes of `x`;
 //! * `/hang` -> reads until the client closes the connection, never answers;
+//! * `/hangs` -> how many `/hang` requests arrived so far;
 //! * `/echo` -> the request body.
 
 use std::collections::HashMap;
@@ -149,11 +150,15 @@ fn handle(
             Err(_) => continue,
         }
     }
-    seen.lock().unwrap().push(Seen {
-        method: method.clone(),
-        path: path.clone(),
-        headers: headers.clone(),
-    });
+    let hangs = {
+        let mut seen = seen.lock().unwrap();
+        seen.push(Seen {
+            method: method.clone(),
+            path: path.clone(),
+            headers: headers.clone(),
+        });
+        seen.iter().filter(|s| s.path == "/hang").count()
+    };
     let route = path.split('?').next().unwrap_or("");
     let (status, extra, payload): (&str, String, Vec<u8>) = match route {
         "/hello" => ("200 OK", String::new(), b"hello".to_vec()),
@@ -187,6 +192,7 @@ fn handle(
             ("200 OK", String::new(), vec![b'x'; n])
         }
         "/echo" => ("200 OK", String::new(), body),
+        "/hangs" => ("200 OK", String::new(), hangs.to_string().into_bytes()),
         "/hang" => {
             while started.elapsed() < CONNECTION_LIMIT {
                 match stream.read(&mut chunk) {
