@@ -3,8 +3,11 @@
 //!
 //! A package imported again by a later run (in a fresh isolate, as every
 //! run is) compiles from its cache instead of parsing its source anew. The
-//! cache is made by V8 in this process and checked by V8 when consumed
-//! (source hash, V8 version and flags); one it rejects is dropped. It lives
+//! cache is made by V8 in this process right after the source compiled
+//! (before any of it ran, so no script shapes it) and checked by V8 when
+//! consumed (V8 compares only the source's length, its version and flags:
+//! the SHA-256 key is what ties a cache to its source); one it rejects is
+//! dropped. It lives
 //! as long as the worker process, within [`BUDGET_BYTES`] (oldest out
 //! first). In-request modules are not cached: they rarely repeat. Runs
 //! that save a heap use these caches but make none: V8 aborted
