@@ -6,11 +6,14 @@
 //! earlier timer replaces the wake-up already asked for, and the deadline
 //! ends a run whose fetch never comes back.
 //!
-//! Ending: however a run ends (here: an uncaught error, the heap limit)
-//! the supervisor drops its calls, closing their connections.
+//! Ending: however a run ends (an uncaught error, the heap limit, the
+//! deadline, a cancellation) the supervisor drops its calls, closing their
+//! connections, and the worker serves the next run.
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::stub::Stub;
@@ -175,4 +178,90 @@ fn a_run_that_hits_the_heap_limit_hangs_up_on_its_fetches() {
         "the connection outlived the run"
     );
     assert_eq!(run(&server, "return 'next'", 5_000)["result"], "next");
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_on_time_and_is_hung_up_on() {
+    let stub = Stub::start();
+    let server = server(&stub);
+    let started = Instant::now();
+    let (code, doc) = server.exec(json!({
+        "code": format!("await fetch({:?})", stub.url("/hang")),
+        "timeout_ms": 1000,
+    }));
+    assert_eq!(code, 200);
+    assert_eq!(doc["status"], "timeout", "{doc}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the connection stayed open"
+    );
+    let doc = run(&server, "return 'next'", 5_000);
+    assert_eq!(doc["result"], "next", "{doc}");
+}
+
+#[test]
+fn a_run_cancelled_mid_fetch_hangs_up_and_frees_the_worker() {
+    let stub = Stub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(common::binary())
+        .args([
+            "--workers",
+            "1",
+            "--allow-net",
+            &format!("127.0.0.1:{}", stub.port),
+        ])
+        .arg("--directory-path")
+        .arg(dir.path().join("heaps"))
+        .arg("--session-db-path")
+        .arg(dir.path().join("sessions"))
+        .env("MCP_V8_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    let _ = lines.next();
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let call = |id: u64, code: String| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "run_js", "arguments": {"code": code}}})
+    };
+    send(call(2, format!("await fetch({:?})", stub.url("/hang"))));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stub.requests().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!stub.requests().is_empty(), "the fetch never started");
+    send(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}}),
+    );
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the connection stayed open"
+    );
+    send(call(3, "'after'".into()));
+    let mut answered = false;
+    for line in lines.by_ref().take(10) {
+        let line = line.unwrap();
+        if line.contains("\"id\":3") {
+            assert!(line.contains("after"), "{line}");
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "the next call was not served");
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
 }
