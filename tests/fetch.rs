@@ -274,6 +274,72 @@ fn redirects_are_checked_hop_by_hop() {
     assert_eq!(doc["result"], "", "{doc}");
     let seen = stub.requests();
     assert_eq!(seen.last().unwrap().method, "GET");
+
+    // At most five redirects are followed: a chain of five reaches the
+    // end, a chain of six is a network error saying so.
+    let chain = |hops: usize| {
+        (0..hops).fold(stub.url("/hello"), |to, _| {
+            stub.url(&format!("/redirect?to={to}"))
+        })
+    };
+    let doc = run(
+        &server,
+        &format!("return await (await fetch({:?})).text()", chain(5)),
+    );
+    assert_eq!(doc["result"], "hello", "{doc}");
+    let doc = run(&server, &format!("return await fetch({:?})", chain(6)));
+    assert!(
+        error_message(&doc).contains("more than 5 redirects"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn the_policy_flags_are_also_environment_variables() {
+    let stub = Stub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let header = format!("127.0.0.1=x-api-key:@{}", file.display());
+    let server = Server::start_with_env(
+        &["--workers", "1"],
+        &[
+            ("MCP_V8_ALLOW_NET", &grant(&stub)),
+            ("MCP_V8_FETCH_MAX_REQUESTS", "2"),
+            ("MCP_V8_FETCH_MAX_RESPONSE_BYTES", "100"),
+            ("MCP_V8_FETCH_HEADER", &header),
+        ],
+    );
+    let doc = run(
+        &server,
+        &format!(
+            "const out = [(await fetch({hello:?})).status]; \
+             try {{ await fetch({big:?}) }} catch (e) {{ out.push(e.message) }} \
+             try {{ await fetch({hello:?}) }} catch (e) {{ out.push(e.message) }} \
+             return out",
+            hello = stub.url("/hello"),
+            big = stub.url("/big?n=500"),
+        ),
+    );
+    let out = &doc["result"];
+    assert_eq!(out[0], 200, "{doc}");
+    assert!(
+        out[1]
+            .as_str()
+            .is_some_and(|m| m.contains("--fetch-max-response-bytes")),
+        "{doc}"
+    );
+    assert!(
+        out[2]
+            .as_str()
+            .is_some_and(|m| m.contains("--fetch-max-requests")),
+        "{doc}"
+    );
+    let seen = stub.requests();
+    assert_eq!(
+        seen[0].headers.get("x-api-key").map(String::as_str),
+        Some("from-a-file")
+    );
 }
 
 #[test]

@@ -71,4 +71,29 @@ mod tests {
         }
         assert!(count(&pinned) <= PINNED_MAX, "bounded");
     }
+
+    /// The client connects a name to the addresses it was given, never
+    /// looking the name up: `.invalid` names resolve nowhere (RFC 6761), so
+    /// an answer proves the connection went to the pinned address.
+    #[tokio::test]
+    async fn a_pinned_client_connects_without_a_lookup() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf).unwrap();
+            conn.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\npinned",
+            )
+            .unwrap();
+        });
+        let pinned = PinnedClients::default();
+        let client = pinned.get("pinned.invalid".into(), vec![addr]).unwrap();
+        let url = format!("http://pinned.invalid:{}/", addr.port());
+        let response = client.get(url).send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "pinned");
+        server.join().unwrap();
+    }
 }
