@@ -30,6 +30,17 @@ fn until_hang_arrived(stub: &Stub) -> String {
     )
 }
 
+/// Checks that the run's `/hang` connection was closed (within 5 s) and
+/// that the worker serves the next run.
+fn hung_up_and_serving(stub: &Stub, server: &Server) {
+    assert!(
+        stub.wait_hang_closed(1, Duration::from_secs(5)),
+        "the connection outlived the run"
+    );
+    let doc = run(server, "return 'next'", 5_000);
+    assert_eq!(doc["result"], "next", "{doc}");
+}
+
 fn server(stub: &Stub) -> Server {
     let grant = format!("127.0.0.1:{}", stub.port);
     Server::start(&["--workers", "1", "--allow-net", &grant])
@@ -147,11 +158,7 @@ fn a_run_that_throws_hangs_up_on_its_fetches() {
         20_000,
     );
     assert_eq!(doc["status"], "error", "{doc}");
-    assert!(
-        stub.wait_hang_closed(1, Duration::from_secs(5)),
-        "the connection outlived the run"
-    );
-    assert_eq!(run(&server, "return 'next'", 5_000)["result"], "next");
+    hung_up_and_serving(&stub, &server);
 }
 
 #[test]
@@ -173,11 +180,7 @@ fn a_run_that_hits_the_heap_limit_hangs_up_on_its_fetches() {
         matches!(doc["status"].as_str(), Some("memory_limit" | "crashed")),
         "{doc}"
     );
-    assert!(
-        stub.wait_hang_closed(1, Duration::from_secs(5)),
-        "the connection outlived the run"
-    );
-    assert_eq!(run(&server, "return 'next'", 5_000)["result"], "next");
+    hung_up_and_serving(&stub, &server);
 }
 
 #[test]
@@ -196,12 +199,7 @@ fn a_server_that_never_answers_times_out_on_time_and_is_hung_up_on() {
         "{:?}",
         started.elapsed()
     );
-    assert!(
-        stub.wait_hang_closed(1, Duration::from_secs(5)),
-        "the connection stayed open"
-    );
-    let doc = run(&server, "return 'next'", 5_000);
-    assert_eq!(doc["result"], "next", "{doc}");
+    hung_up_and_serving(&stub, &server);
 }
 
 #[test]

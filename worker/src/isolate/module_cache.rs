@@ -16,6 +16,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 use v8::script_compiler::{self, CachedData, CompileOptions, NoCacheReason, Source};
 use v8::{Local, PinScope};
@@ -26,7 +27,7 @@ const BUDGET_BYTES: usize = 32 << 20;
 /// The caches by source hash, and the order they came in.
 #[derive(Default)]
 struct Caches {
-    by_hash: HashMap<String, Vec<u8>>,
+    by_hash: HashMap<String, Rc<[u8]>>,
     order: VecDeque<String>,
     bytes: usize,
     /// Compiles from a cache V8 accepted, and ones it rejected.
@@ -39,7 +40,7 @@ thread_local! {
 }
 
 impl Caches {
-    fn insert(&mut self, hash: &str, data: Vec<u8>) {
+    fn insert(&mut self, hash: &str, data: Rc<[u8]>) {
         if data.len() > BUDGET_BYTES || self.by_hash.contains_key(hash) {
             return;
         }
@@ -100,7 +101,7 @@ pub(crate) fn compile<'s>(
         return Some(module);
     }
     if let Some(data) = module.get_unbound_module_script(scope).create_code_cache() {
-        CACHES.with(|c| c.borrow_mut().insert(hash, data.to_vec()));
+        CACHES.with(|c| c.borrow_mut().insert(hash, Rc::from(&data[..])));
     }
     Some(module)
 }
@@ -122,13 +123,13 @@ mod tests {
     #[test]
     fn the_budget_evicts_the_oldest_first() {
         let mut caches = Caches::default();
-        caches.insert("a", vec![0; BUDGET_BYTES / 2]);
-        caches.insert("b", vec![0; BUDGET_BYTES / 2]);
-        caches.insert("c", vec![0; 10]);
+        caches.insert("a", Rc::from(vec![0; BUDGET_BYTES / 2]));
+        caches.insert("b", Rc::from(vec![0; BUDGET_BYTES / 2]));
+        caches.insert("c", Rc::from(vec![0; 10]));
         assert!(!caches.by_hash.contains_key("a"));
         assert!(caches.by_hash.contains_key("b") && caches.by_hash.contains_key("c"));
         assert_eq!(caches.bytes, BUDGET_BYTES / 2 + 10);
-        caches.insert("huge", vec![0; BUDGET_BYTES + 1]);
+        caches.insert("huge", Rc::from(vec![0; BUDGET_BYTES + 1]));
         assert!(!caches.by_hash.contains_key("huge"));
         caches.remove("b");
         assert_eq!(caches.bytes, 10);
