@@ -506,3 +506,63 @@ fn a_flood_of_fetches_gets_a_clear_error_and_others_are_served() {
         "{flood}"
     );
 }
+
+#[test]
+fn each_fetch_is_logged_without_header_values_or_bodies() {
+    let stub = Stub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let secret = "log-secret-7";
+    let header = format!("127.0.0.1=x-api-key:{secret}");
+    let server = Server::start_logging(
+        dir.path(),
+        &[
+            "--workers",
+            "1",
+            "--allow-net",
+            &grant(&stub),
+            "--fetch-header",
+            &header,
+        ],
+        &[("MCP_V8_LOG", "info"), ("NO_COLOR", "1")],
+        Some(std::fs::File::create(&log_path).unwrap()),
+    );
+    let doc = run(
+        &server,
+        &format!(
+            "return await (await fetch({:?}, {{method: 'POST', body: 'body-text-9'}})).text()",
+            stub.url("/echo")
+        ),
+    );
+    assert_eq!(doc["result"], "body-text-9", "{doc}");
+    // The line is written before the answer goes out; stderr is a file.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("method=POST") || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let line = log
+        .lines()
+        .find(|l| l.contains(" fetch ") && l.contains("method=POST"))
+        .unwrap_or_else(|| panic!("no fetch line in:\n{log}"));
+    for field in [
+        "execution=",
+        "host=127.0.0.1",
+        "status=200",
+        "bytes=11",
+        "ms=",
+    ] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+    assert!(
+        !log.contains(secret),
+        "a header value reached the log:\n{log}"
+    );
+    assert!(
+        !log.contains("body-text-9"),
+        "a body reached the log:\n{log}"
+    );
+}

@@ -98,6 +98,17 @@ impl Server {
 
     /// [`Server::start_in`] with extra environment variables.
     pub fn start_in_env(data: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_logging(data, extra, env, None)
+    }
+
+    /// [`Server::start_in_env`], its stderr (the log) going to `stderr`
+    /// when given.
+    pub fn start_logging(
+        data: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        stderr: Option<std::fs::File>,
+    ) -> Server {
         let port = free_port();
         let heaps = data.join("heaps");
         let sessions = data.join("sessions");
@@ -112,6 +123,7 @@ impl Server {
             .env("MCP_V8_LOG", "warn")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
+            .stderr(stderr.map_or_else(Stdio::inherit, Stdio::from))
             .spawn()
             .expect("start mcp-v8");
         let server = Server {
